@@ -1,0 +1,34 @@
+// The API's request/response types and the Docker-shaped error: `{"message": "..."}` with a status code.
+import type { IncomingHttpHeaders } from 'node:http';
+
+export interface ApiRequest {
+  method: string;
+  /** Path without the optional /v1.NN prefix. */
+  path: string;
+  /** API version from the path prefix, or undefined when the client sent none. */
+  version: string | undefined;
+  params: Record<string, string>;
+  query: URLSearchParams;
+  headers: IncomingHttpHeaders;
+  /** Parsed JSON body, or undefined when there was none. */
+  body: unknown;
+}
+
+export interface ApiResponse {
+  status?: number;
+  headers?: Record<string, string>;
+  /** An object is sent as JSON; a string as text/plain; undefined sends no body. */
+  body?: unknown;
+}
+
+export class ApiError extends Error {
+  override readonly name = 'ApiError';
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export type Handler = (req: ApiRequest) => ApiResponse | Promise<ApiResponse>;

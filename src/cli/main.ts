@@ -1,0 +1,69 @@
+#!/usr/bin/env node
+// The `shoal` command: parses arguments and dispatches to a command. Every command except `agent` is a
+// thin client of the agent's API on its unix socket (-H / SHOAL_HOST, default /run/shoal/shoal.sock).
+import { Command, CommanderError } from 'commander';
+import { HOST_ENV } from '../config/defaults.js';
+import { parseHost } from '../config/host.js';
+import { packageVersion } from '../util/paths.js';
+import { ApiClient } from './client.js';
+import { agentCommand, type AgentFlags } from './commands/agent.js';
+import { versionCommand } from './commands/version.js';
+import { parseFormat } from './output.js';
+
+function hostOption(program: Command): string | undefined {
+  return (program.opts() as { host?: string }).host ?? process.env[HOST_ENV];
+}
+
+function clientFor(program: Command): ApiClient {
+  return new ApiClient(parseHost(hostOption(program)));
+}
+
+export function buildProgram(out: (s: string) => void = (s) => process.stdout.write(s + '\n')): Command {
+  const program = new Command('shoal')
+    .description('Overlay networking and a routing mesh for container clusters')
+    .option('-H, --host <host>', `agent API socket, unix:///path (env ${HOST_ENV}; default unix:///run/shoal/shoal.sock)`)
+    .version(packageVersion, '-v, --version', 'print the client version and exit')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  program
+    .command('agent')
+    .description('run the node agent (as root): API on -H, cluster membership, controllers')
+    .option('--config <file>', 'JSON config file; flags and SHOAL_* environment variables override it')
+    .option('--node-name <name>', 'name of this node in the cluster (default: hostname; env SHOAL_NODE_NAME)')
+    .option('--advertise-addr <ip>', 'address other nodes reach this node at (env SHOAL_ADVERTISE_ADDR)')
+    .option('--data-dir <dir>', 'where the agent keeps its state (default /var/lib/shoal; env SHOAL_DATA_DIR)')
+    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace (default info; env SHOAL_LOG_LEVEL)')
+    .option('--log-format <format>', 'auto|json|pretty: auto is pretty on a terminal, JSON otherwise (env SHOAL_LOG_FORMAT)')
+    .option('--runtime <runtime>', 'task runtime: auto|docker|exec (default auto; env SHOAL_RUNTIME)')
+    .action(async (flags: AgentFlags) => {
+      await agentCommand(flags, hostOption(program));
+    });
+
+  program
+    .command('version')
+    .description("show the client's and the agent's version information")
+    .option('-f, --format <format>', 'json for machine-readable output')
+    .action(async (opts: { format?: string }) => {
+      await versionCommand(clientFor(program), parseFormat(opts.format), out);
+    });
+
+  return program;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // help and --version exit 0; usage errors were already printed by commander
+      process.exitCode = err.exitCode;
+      return;
+    }
+    process.stderr.write(`Error: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+  }
+}
+
+await main(process.argv);

@@ -1,0 +1,92 @@
+// The agent's configuration: defaults, overlaid by a JSON config file, then SHOAL_* environment
+// variables, then command-line flags. Validated once, before anything starts, with errors that
+// name the field and where it came from.
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { defaults, LOG_FORMATS, LOG_LEVELS, RUNTIMES, type LogFormat, type LogLevel, type RuntimeKind } from './defaults.js';
+import { ConfigError, parseHost } from './host.js';
+
+export interface AgentConfig {
+  nodeName: string;
+  advertiseAddr: string | undefined;
+  dataDir: string;
+  apiSocket: string;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+  runtime: RuntimeKind;
+}
+
+/** Raw settings as they come from one source, all optional strings; keys are AgentConfig's plus `host`. */
+export type RawSettings = Partial<Record<keyof AgentConfig | 'host', string>>;
+
+const ENV: Record<string, keyof RawSettings> = {
+  SHOAL_NODE_NAME: 'nodeName',
+  SHOAL_ADVERTISE_ADDR: 'advertiseAddr',
+  SHOAL_DATA_DIR: 'dataDir',
+  SHOAL_HOST: 'host',
+  SHOAL_LOG_LEVEL: 'logLevel',
+  SHOAL_LOG_FORMAT: 'logFormat',
+  SHOAL_RUNTIME: 'runtime',
+};
+
+const FILE_KEYS: readonly (keyof RawSettings)[] = ['nodeName', 'advertiseAddr', 'dataDir', 'host', 'logLevel', 'logFormat', 'runtime'];
+
+export function settingsFromEnv(env: NodeJS.ProcessEnv): RawSettings {
+  const out: RawSettings = {};
+  for (const [name, key] of Object.entries(ENV)) {
+    const v = env[name];
+    if (v !== undefined && v !== '') out[key] = v;
+  }
+  return out;
+}
+
+export function settingsFromFile(path: string): RawSettings {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${path}: ${(err as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError(`config file ${path} must hold a JSON object like {"nodeName": "node1"}`);
+  }
+  const out: RawSettings = {};
+  for (const [key, value] of Object.entries(parsed)) {
+    if (!(FILE_KEYS as readonly string[]).includes(key)) {
+      throw new ConfigError(`config file ${path}: unknown key '${key}' (known: ${FILE_KEYS.join(', ')})`);
+    }
+    if (typeof value !== 'string') throw new ConfigError(`config file ${path}: '${key}' must be a string`);
+    out[key as keyof RawSettings] = value;
+  }
+  return out;
+}
+
+function oneOf<T extends string>(field: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new ConfigError(`invalid ${field} '${value}': use one of ${allowed.join(', ')}`);
+  }
+  return value as T;
+}
+
+/** Later sources win: resolveAgentConfig(fileSettings, envSettings, flagSettings). */
+export function resolveAgentConfig(...sources: RawSettings[]): AgentConfig {
+  const s: RawSettings = Object.assign({}, ...sources);
+  const nodeName = s.nodeName ?? defaults.nodeName;
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(nodeName)) {
+    throw new ConfigError(`invalid node name '${nodeName}': use up to 63 letters, digits, '.', '_' or '-', starting with a letter or digit`);
+  }
+  if (s.advertiseAddr !== undefined && isIP(s.advertiseAddr) === 0) {
+    throw new ConfigError(`invalid advertise address '${s.advertiseAddr}': give an IP address of this node, like 192.168.56.101`);
+  }
+  const dataDir = s.dataDir ?? defaults.dataDir;
+  if (!dataDir.startsWith('/')) throw new ConfigError(`data dir '${dataDir}' must be an absolute path`);
+  return {
+    nodeName,
+    advertiseAddr: s.advertiseAddr,
+    dataDir,
+    apiSocket: parseHost(s.host),
+    logLevel: oneOf('log level', s.logLevel ?? defaults.logLevel, LOG_LEVELS),
+    logFormat: oneOf('log format', s.logFormat ?? defaults.logFormat, LOG_FORMATS),
+    runtime: oneOf('runtime', s.runtime ?? defaults.runtime, RUNTIMES),
+  };
+}
