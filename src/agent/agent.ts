@@ -4,6 +4,10 @@ import { mkdirSync } from 'node:fs';
 import { ApiServer } from '../api/server.js';
 import { Router } from '../api/router.js';
 import { addSystemRoutes, commonHeaders } from '../api/system.js';
+import { addMemberRoutes } from '../api/members.js';
+import { Memberlist } from '../cluster/memberlist.js';
+import { Encoder } from '../cluster/wire/msgpack.js';
+import { Keyring } from '../cluster/wire/security.js';
 import type { AgentConfig } from '../config/agent-config.js';
 import { defaults } from '../config/defaults.js';
 import type { Logger } from '../util/log.js';
@@ -12,6 +16,7 @@ import { packageVersion } from '../util/paths.js';
 export class Agent {
   private readonly api: ApiServer;
   private stopping: Promise<void> | undefined;
+  private gossip: Memberlist | undefined;
 
   constructor(
     readonly config: AgentConfig,
@@ -19,22 +24,44 @@ export class Agent {
   ) {
     const router = new Router();
     addSystemRoutes(router, new Date());
+    addMemberRoutes(router, () => this.gossip);
     this.api = new ApiServer(router, log.child({ component: 'api' }), commonHeaders);
   }
 
   async start(): Promise<void> {
     mkdirSync(this.config.dataDir, { recursive: true, mode: 0o700 });
     await this.api.listen(this.config.apiSocket);
+    if (this.config.joinPool.length > 0) await this.startGossip();
     this.log.info(
       { version: packageVersion, socket: this.config.apiSocket, dataDir: this.config.dataDir, advertiseAddr: this.config.advertiseAddr, runtime: this.config.runtime },
       'agent started',
     );
   }
 
+  /** Interop mode: join an existing memberlist pool (a Serf cluster, say) with no token. */
+  private async startGossip(): Promise<void> {
+    const keyring = this.config.gossipKey ? Keyring.fromBase64([this.config.gossipKey]) : undefined;
+    this.gossip = new Memberlist({
+      name: this.config.nodeName,
+      addr: this.config.advertiseAddr!,
+      port: this.config.gossipPort,
+      keyring,
+      meta: serfTags({ role: 'shoal' }),
+      log: this.log.child({ component: 'gossip' }),
+    });
+    await this.gossip.start();
+    const joined = await this.gossip.join(this.config.joinPool);
+    this.log.info({ pool: this.config.joinPool, answered: joined }, 'joined gossip pool');
+  }
+
   /** Stops everything; safe to call more than once (later calls wait for the first). */
   stop(reason: string): Promise<void> {
     this.stopping ??= (async () => {
       this.log.info({ reason }, 'agent stopping');
+      if (this.gossip) {
+        await this.gossip.leave(2000);
+        await this.gossip.shutdown();
+      }
       await this.api.close();
       this.log.info('agent stopped');
     })();
@@ -60,4 +87,9 @@ export class Agent {
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
   }
+}
+
+/** Node meta as Serf reads tags: a 0xff magic byte, then a msgpack map of strings. */
+function serfTags(tags: Record<string, string>): Uint8Array {
+  return Buffer.concat([Uint8Array.of(0xff), new Encoder().map(tags).finish()]);
 }

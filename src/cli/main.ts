@@ -8,6 +8,7 @@ import { packageVersion } from '../util/paths.js';
 import { ApiClient } from './client.js';
 import { agentCommand, type AgentFlags } from './commands/agent.js';
 import { versionCommand } from './commands/version.js';
+import { membersCommand } from './commands/members.js';
 import { parseFormat } from './output.js';
 
 function hostOption(program: Command): string | undefined {
@@ -36,6 +37,9 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace (default info; env SHOAL_LOG_LEVEL)')
     .option('--log-format <format>', 'auto|json|pretty: auto is pretty on a terminal, JSON otherwise (env SHOAL_LOG_FORMAT)')
     .option('--runtime <runtime>', 'task runtime: auto|docker|exec (default auto; env SHOAL_RUNTIME)')
+    .option('--join-pool <addrs>', 'interop mode: join an existing memberlist pool (e.g. Serf) at IP:PORT[,IP:PORT], no token (env SHOAL_JOIN_POOL)')
+    .option('--gossip-key <base64>', 'gossip encryption key, as `serf agent -encrypt` takes (env SHOAL_GOSSIP_KEY)')
+    .option('--gossip-port <port>', 'gossip port, UDP and TCP (default 7946; env SHOAL_GOSSIP_PORT)')
     .action(async (flags: AgentFlags) => {
       await agentCommand(flags, hostOption(program));
     });
@@ -46,6 +50,14 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .option('-f, --format <format>', 'json for machine-readable output')
     .action(async (opts: { format?: string }) => {
       await versionCommand(clientFor(program), parseFormat(opts.format), out);
+    });
+
+  program
+    .command('members')
+    .description('list the members of the gossip pool this node is in, as this node sees them')
+    .option('-f, --format <format>', 'json for machine-readable output')
+    .action(async (opts: { format?: string }) => {
+      await membersCommand(clientFor(program), parseFormat(opts.format), out);
     });
 
   return program;

@@ -14,10 +14,15 @@ export interface AgentConfig {
   logLevel: LogLevel;
   logFormat: LogFormat;
   runtime: RuntimeKind;
+  /** Interop mode: memberlist pools ("host:port") to join without a token. */
+  joinPool: string[];
+  /** Base64 gossip encryption key (16, 24 or 32 bytes), as `serf agent -encrypt` takes. */
+  gossipKey: string | undefined;
+  gossipPort: number;
 }
 
 /** Raw settings as they come from one source, all optional strings; keys are AgentConfig's plus `host`. */
-export type RawSettings = Partial<Record<keyof AgentConfig | 'host', string>>;
+export type RawSettings = Partial<Record<Exclude<keyof AgentConfig, 'joinPool' | 'gossipPort'> | 'joinPool' | 'gossipPort' | 'host', string>>;
 
 const ENV: Record<string, keyof RawSettings> = {
   SHOAL_NODE_NAME: 'nodeName',
@@ -27,9 +32,12 @@ const ENV: Record<string, keyof RawSettings> = {
   SHOAL_LOG_LEVEL: 'logLevel',
   SHOAL_LOG_FORMAT: 'logFormat',
   SHOAL_RUNTIME: 'runtime',
+  SHOAL_JOIN_POOL: 'joinPool',
+  SHOAL_GOSSIP_KEY: 'gossipKey',
+  SHOAL_GOSSIP_PORT: 'gossipPort',
 };
 
-const FILE_KEYS: readonly (keyof RawSettings)[] = ['nodeName', 'advertiseAddr', 'dataDir', 'host', 'logLevel', 'logFormat', 'runtime'];
+const FILE_KEYS: readonly (keyof RawSettings)[] = ['nodeName', 'advertiseAddr', 'dataDir', 'host', 'logLevel', 'logFormat', 'runtime', 'joinPool', 'gossipKey', 'gossipPort'];
 
 export function settingsFromEnv(env: NodeJS.ProcessEnv): RawSettings {
   const out: RawSettings = {};
@@ -80,7 +88,21 @@ export function resolveAgentConfig(...sources: RawSettings[]): AgentConfig {
   }
   const dataDir = s.dataDir ?? defaults.dataDir;
   if (!dataDir.startsWith('/')) throw new ConfigError(`data dir '${dataDir}' must be an absolute path`);
+  const joinPool = (s.joinPool ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+  for (const a of joinPool) {
+    const m = /^(.+):(\d+)$/.exec(a);
+    if (!m || isIP(m[1]!) === 0 || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new ConfigError(`invalid pool address '${a}': give IP:PORT, like 192.168.56.101:7946`);
+  }
+  if (joinPool.length > 0 && s.advertiseAddr === undefined) throw new ConfigError('joining a pool needs --advertise-addr: the address other members reach this node at');
+  if (s.gossipKey !== undefined && ![16, 24, 32].includes(Buffer.from(s.gossipKey, 'base64').length)) {
+    throw new ConfigError('invalid gossip key: it must be 16, 24 or 32 bytes in base64 (`serf keygen` makes one)');
+  }
+  const gossipPort = Number(s.gossipPort ?? defaults.gossipPort);
+  if (!Number.isInteger(gossipPort) || gossipPort < 1 || gossipPort > 65535) throw new ConfigError(`invalid gossip port '${s.gossipPort}': use 1..65535`);
   return {
+    joinPool,
+    gossipKey: s.gossipKey,
+    gossipPort,
     nodeName,
     advertiseAddr: s.advertiseAddr,
     dataDir,

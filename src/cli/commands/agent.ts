@@ -11,12 +11,15 @@ export interface AgentFlags {
   logLevel?: string;
   logFormat?: string;
   runtime?: string;
+  joinPool?: string;
+  gossipKey?: string;
+  gossipPort?: string;
 }
 
 export async function agentCommand(flags: AgentFlags, host: string | undefined): Promise<void> {
   const fromFile = flags.config ? settingsFromFile(flags.config) : {};
   const fromFlags: RawSettings = {};
-  for (const key of ['nodeName', 'advertiseAddr', 'dataDir', 'logLevel', 'logFormat', 'runtime'] as const) {
+  for (const key of ['nodeName', 'advertiseAddr', 'dataDir', 'logLevel', 'logFormat', 'runtime', 'joinPool', 'gossipKey', 'gossipPort'] as const) {
     const v = flags[key];
     if (v !== undefined) fromFlags[key] = v;
   }
