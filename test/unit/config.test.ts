@@ -58,3 +58,14 @@ t.test('-H accepts unix:// URLs and absolute paths only', async (t) => {
   t.throws(() => parseHost('localhost:2375'), { message: /is not supported/ });
   t.equal(formatHost('/a/b.sock'), 'unix:///a/b.sock');
 });
+
+t.test('interop settings: pool addresses, gossip key and port are checked', async (t) => {
+  const c = resolveAgentConfig({ advertiseAddr: '127.0.0.13', joinPool: '127.0.0.11:7946, 127.0.0.12:7946', gossipKey: Buffer.alloc(32).toString('base64'), gossipPort: '8946' });
+  t.same(c.joinPool, ['127.0.0.11:7946', '127.0.0.12:7946']);
+  t.equal(c.gossipPort, 8946);
+  t.equal(resolveAgentConfig().gossipPort, 7946, 'Swarm and memberlist use 7946');
+  t.throws(() => resolveAgentConfig({ advertiseAddr: '127.0.0.13', joinPool: 'serf-host:7946' }), { message: /invalid pool address 'serf-host:7946': give IP:PORT/ });
+  t.throws(() => resolveAgentConfig({ joinPool: '127.0.0.11:7946' }), { message: /needs --advertise-addr/ });
+  t.throws(() => resolveAgentConfig({ gossipKey: Buffer.alloc(10).toString('base64') }), { message: /16, 24 or 32 bytes/ });
+  t.throws(() => resolveAgentConfig({ gossipPort: '70000' }), { message: /invalid gossip port/ });
+});
