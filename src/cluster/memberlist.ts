@@ -16,6 +16,16 @@ import { decodePacket, decodeStream, encodeErrStream, encodePacket, encodePushPu
 import { ENCRYPT_OVERHEAD, type Keyring } from './wire/security.js';
 import type { Logger } from '../util/log.js';
 
+/** What the application layered on gossip provides (memberlist's Delegate): its messages and its state. */
+export interface GossipDelegate {
+  /** A user message arrived (UDP gossip or TCP). */
+  notifyMsg(payload: Uint8Array): void;
+  /** State to send in a push-pull. */
+  localState(join: boolean): Uint8Array;
+  /** A peer's state from a push-pull. */
+  mergeRemoteState(state: Uint8Array, join: boolean): void;
+}
+
 export interface MemberlistOptions {
   name: string;
   /** Address to bind and advertise (the node's own address on the cluster network). */
@@ -24,6 +34,7 @@ export interface MemberlistOptions {
   meta?: Uint8Array;
   keyring?: Keyring;
   config?: Partial<MembershipConfig>;
+  delegate?: GossipDelegate;
   log: Logger;
 }
 
@@ -148,6 +159,16 @@ export class Memberlist extends EventEmitter<{ join: [Member]; leave: [Member]; 
     this.members.stop();
     await new Promise<void>((r) => this.tcp.close(() => r()));
     await new Promise<void>((r) => this.udp.close(() => r()));
+  }
+
+  /**
+   * Spreads an application message to every member by gossip (piggybacked, retransmitted a bounded
+   * number of times). Returns false for a message too large for one packet: push-pull carries that.
+   */
+  broadcastUser(payload: Uint8Array, subject?: string): boolean {
+    if (1 + payload.length + COMPOUND_PART_OVERHEAD > this.budget()) return false;
+    this.queue.queue({ subject: subject === undefined ? undefined : `user:${subject}`, message: Buffer.concat([Uint8Array.of(8), payload]) });
+    return true;
   }
 
   // ---- outgoing ----
@@ -284,10 +305,12 @@ export class Memberlist extends EventEmitter<{ join: [Member]; leave: [Member]; 
   }
 
   private async pushPull(host: string, port: number, join: boolean): Promise<void> {
-    const reply = await this.exchange(host, port, encodePushPullStream({ join, nodes: this.localState() }, this.wire), this.cfg.tcpTimeoutMs);
+    const userState = this.opts.delegate?.localState(join);
+    const reply = await this.exchange(host, port, encodePushPullStream({ join, nodes: this.localState(), userState }, this.wire), this.cfg.tcpTimeoutMs);
     if (reply.type === 'err') throw new Error(`remote error: ${reply.error}`);
     if (reply.type !== 'pushPull') throw new Error(`expected a push-pull reply, got ${reply.type}`);
     this.mergeRemote(reply.pushPull.nodes);
+    this.mergeUserState(reply.pushPull.userState, join);
   }
 
   private mergeRemote(nodes: readonly { name: string; addr: string; port: number; meta: Uint8Array; incarnation: number; state: number; vsn: Vsn }[]): void {
@@ -378,7 +401,7 @@ export class Memberlist extends EventEmitter<{ join: [Member]; leave: [Member]; 
         this.members.handleDead({ name: m.node, incarnation: m.incarnation, from: m.from });
         return;
       case 'user':
-        this.emit('user', m.payload);
+        this.deliverUser(m.payload);
         return;
     }
   }
@@ -401,18 +424,38 @@ export class Memberlist extends EventEmitter<{ join: [Member]; leave: [Member]; 
       const msg = r.message;
       if (msg.type === 'pushPull') {
         // Reply with our state before merging theirs, as memberlist does.
-        sock.end(encodePushPullStream({ join: msg.pushPull.header.join, nodes: this.localState() }, this.wire));
+        const join = msg.pushPull.header.join;
+        sock.end(encodePushPullStream({ join, nodes: this.localState(), userState: this.opts.delegate?.localState(join) }, this.wire));
         this.mergeRemote(msg.pushPull.nodes);
+        this.mergeUserState(msg.pushPull.userState, join);
       } else if (msg.type === 'ping') {
         if (msg.node === '' || msg.node === this.opts.name) sock.end(encodeStreamMessage(encodeAck({ seqNo: msg.seqNo, payload: null }), { ...this.wire, compress: false }));
         else sock.end();
       } else if (msg.type === 'user') {
-        this.emit('user', msg.payload);
+        this.deliverUser(msg.payload);
         sock.end();
       } else {
         sock.end();
       }
     });
+  }
+
+  private deliverUser(payload: Uint8Array): void {
+    this.emit('user', payload);
+    try {
+      this.opts.delegate?.notifyMsg(payload);
+    } catch (err) {
+      this.drop(err, 'user message');
+    }
+  }
+
+  private mergeUserState(state: Uint8Array, join: boolean): void {
+    if (state.length === 0 || !this.opts.delegate) return;
+    try {
+      this.opts.delegate.mergeRemoteState(state, join);
+    } catch (err) {
+      this.drop(err, 'push-pull user state');
+    }
   }
 
   private every(ms: number, fn: () => void): void {
