@@ -5,6 +5,8 @@ import { ApiServer } from '../api/server.js';
 import { Router } from '../api/router.js';
 import { addSystemRoutes, commonHeaders } from '../api/system.js';
 import { addMemberRoutes } from '../api/members.js';
+import { addSwarmRoutes } from '../api/swarm.js';
+import { Swarm } from '../cluster/swarm.js';
 import { Memberlist } from '../cluster/memberlist.js';
 import { Encoder } from '../cluster/wire/msgpack.js';
 import { Keyring } from '../cluster/wire/security.js';
@@ -17,6 +19,7 @@ export class Agent {
   private readonly api: ApiServer;
   private stopping: Promise<void> | undefined;
   private gossip: Memberlist | undefined;
+  private readonly swarm: Swarm;
 
   constructor(
     readonly config: AgentConfig,
@@ -24,7 +27,9 @@ export class Agent {
   ) {
     const router = new Router();
     addSystemRoutes(router, new Date());
+    this.swarm = new Swarm({ dataDir: config.dataDir, nodeName: config.nodeName, gossipPort: config.gossipPort, log: log.child({ component: 'swarm' }) });
     addMemberRoutes(router, () => this.gossip);
+    addSwarmRoutes(router, this.swarm, config);
     this.api = new ApiServer(router, log.child({ component: 'api' }), commonHeaders);
   }
 
@@ -32,6 +37,7 @@ export class Agent {
     mkdirSync(this.config.dataDir, { recursive: true, mode: 0o700 });
     await this.api.listen(this.config.apiSocket);
     if (this.config.joinPool.length > 0) await this.startGossip();
+    else await this.swarm.resume();
     this.log.info(
       { version: packageVersion, socket: this.config.apiSocket, dataDir: this.config.dataDir, advertiseAddr: this.config.advertiseAddr, runtime: this.config.runtime },
       'agent started',
@@ -62,6 +68,7 @@ export class Agent {
         await this.gossip.leave(2000);
         await this.gossip.shutdown();
       }
+      await this.swarm.stop();
       await this.api.close();
       this.log.info('agent stopped');
     })();

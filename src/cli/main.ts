@@ -9,6 +9,7 @@ import { ApiClient } from './client.js';
 import { agentCommand, type AgentFlags } from './commands/agent.js';
 import { versionCommand } from './commands/version.js';
 import { membersCommand } from './commands/members.js';
+import { infoCommand, nodeLs, swarmInit, swarmJoin, swarmJoinToken, swarmLeave } from './commands/swarm.js';
 import { parseFormat } from './output.js';
 
 function hostOption(program: Command): string | undefined {
@@ -58,6 +59,60 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .option('-f, --format <format>', 'json for machine-readable output')
     .action(async (opts: { format?: string }) => {
       await membersCommand(clientFor(program), parseFormat(opts.format), out);
+    });
+
+  const swarm = program.command('swarm').description('manage the swarm');
+  swarm
+    .command('init')
+    .description('initialize a swarm: this node becomes its first manager')
+    .option('--advertise-addr <ip>', 'address other nodes reach this node at')
+    .option('--listen-addr <ip:port>', 'cluster management listen address (default 0.0.0.0:2377)')
+    .option('--default-addr-pool <cidr>', 'address pool for overlay networks (repeatable; default 10.0.0.0/8)', (v: string, acc: string[] = []) => [...acc, v])
+    .option('--default-addr-pool-mask-length <n>', 'subnet size carved from the pool (default 24)')
+    .action(async (o: { advertiseAddr?: string; listenAddr?: string; defaultAddrPool?: string[]; defaultAddrPoolMaskLength?: string }) => {
+      await swarmInit(clientFor(program), { ...o, maskLength: o.defaultAddrPoolMaskLength }, out);
+    });
+  swarm
+    .command('join <host:port>')
+    .description('join a swarm as a worker or manager')
+    .requiredOption('--token <token>', 'the SWMTKN-1-... token from `swarm join-token` on a manager')
+    .option('--advertise-addr <ip>', 'address other nodes reach this node at')
+    .option('--listen-addr <ip:port>', 'cluster management listen address')
+    .action(async (remote: string, o: { token: string; advertiseAddr?: string; listenAddr?: string }) => {
+      await swarmJoin(clientFor(program), o, remote, out);
+    });
+  swarm
+    .command('join-token <worker|manager>')
+    .description('print (or rotate) a join token')
+    .option('-q, --quiet', 'only print the token')
+    .option('--rotate', 'replace the token; the old one stops working for new joins')
+    .action(async (role: string, o: { quiet?: boolean; rotate?: boolean }) => {
+      await swarmJoinToken(clientFor(program), role, o, out);
+    });
+  swarm
+    .command('leave')
+    .description('leave the swarm')
+    .option('-f, --force', 'leave even as a manager')
+    .action(async (o: { force?: boolean }) => {
+      await swarmLeave(clientFor(program), o.force === true, out);
+    });
+
+  program
+    .command('info')
+    .description('show this node and its swarm')
+    .option('-f, --format <format>', 'json for machine-readable output')
+    .action(async (o: { format?: string }) => {
+      await infoCommand(clientFor(program), parseFormat(o.format), out);
+    });
+
+  const node = program.command('node').description('manage swarm nodes');
+  node
+    .command('ls')
+    .alias('list')
+    .description('list the nodes in the swarm')
+    .option('-f, --format <format>', 'json for machine-readable output')
+    .action(async (o: { format?: string }) => {
+      await nodeLs(clientFor(program), parseFormat(o.format), out);
     });
 
   return program;

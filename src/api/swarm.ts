@@ -1,0 +1,123 @@
+// Swarm endpoints in the Docker Engine API's shapes: /swarm/init, /swarm/join, /swarm/leave,
+// /swarm, /swarm/join-token (shoal's rotate), /info and /nodes.
+import { isIP } from 'node:net';
+import type { AgentConfig } from '../config/agent-config.js';
+import { SwarmError, type Swarm } from '../cluster/swarm.js';
+import { packageVersion } from '../util/paths.js';
+import { ApiError, type ApiRequest, type Handler } from './http.js';
+import type { Router } from './router.js';
+
+function body(req: ApiRequest): Record<string, unknown> {
+  if (req.body === undefined) return {};
+  if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) throw new ApiError(400, 'request body must be a JSON object');
+  return req.body as Record<string, unknown>;
+}
+
+function optString(b: Record<string, unknown>, key: string): string | undefined {
+  const v = b[key];
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v !== 'string') throw new ApiError(400, `${key} must be a string`);
+  return v;
+}
+
+/** Turns SwarmError into the API error it names; lets others through. */
+function swarmHandler(fn: Handler): Handler {
+  return async (req) => {
+    try {
+      return await fn(req);
+    } catch (err) {
+      if (err instanceof SwarmError) throw new ApiError(err.status, err.message);
+      throw err;
+    }
+  };
+}
+
+function listenPort(listenAddr: string | undefined): number {
+  if (!listenAddr) return 2377;
+  const m = /^(?:(.*):)?(\d+)$/.exec(listenAddr);
+  const port = Number(m?.[2]);
+  if (!m || !Number.isInteger(port) || port < 1 || port > 65535) throw new ApiError(400, `invalid ListenAddr '${listenAddr}': use IP:PORT, like 0.0.0.0:2377`);
+  return port;
+}
+
+function advertiseAddr(b: Record<string, unknown>, config: AgentConfig): string {
+  const a = optString(b, 'AdvertiseAddr')?.replace(/:\d+$/, '') ?? config.advertiseAddr;
+  if (!a) throw new ApiError(400, 'could not choose an IP address to advertise: give one with --advertise-addr (e.g. --advertise-addr 192.168.56.101)');
+  if (isIP(a) === 0) throw new ApiError(400, `advertise address '${a}' must be an IP address of this node`);
+  return a;
+}
+
+export function addSwarmRoutes(router: Router, swarm: Swarm, config: AgentConfig): void {
+  router.add('POST', '/swarm/init', swarmHandler(async (req) => {
+    const b = body(req);
+    const pool = b.DefaultAddrPool ?? ['10.0.0.0/8'];
+    if (!Array.isArray(pool) || pool.some((p) => typeof p !== 'string' || !/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(p))) throw new ApiError(400, 'DefaultAddrPool must be a list of IPv4 CIDRs, like ["10.0.0.0/8"]');
+    const subnetSize = b.SubnetSize === undefined || b.SubnetSize === 0 ? 24 : Number(b.SubnetSize);
+    if (!Number.isInteger(subnetSize) || subnetSize < 8 || subnetSize > 29) throw new ApiError(400, 'SubnetSize (--default-addr-pool-mask-length) must be 8..29');
+    const id = await swarm.init({ advertiseAddr: advertiseAddr(b, config), listenPort: listenPort(optString(b, 'ListenAddr')), defaultAddrPool: pool as string[], subnetSize });
+    return { body: id };
+  }));
+
+  router.add('POST', '/swarm/join', swarmHandler(async (req) => {
+    const b = body(req);
+    const token = optString(b, 'JoinToken');
+    if (!token) throw new ApiError(400, 'JoinToken is required: `shoal swarm join --token SWMTKN-1-... MANAGER:2377`');
+    const remotes = b.RemoteAddrs;
+    if (!Array.isArray(remotes) || remotes.length === 0 || typeof remotes[0] !== 'string') throw new ApiError(400, 'RemoteAddrs must name a manager, like ["192.168.56.101:2377"]');
+    const role = await swarm.join({ remote: remotes[0], token, advertiseAddr: advertiseAddr(b, config), listenPort: listenPort(optString(b, 'ListenAddr')) });
+    return { body: { Role: role } };
+  }));
+
+  router.add('POST', '/swarm/leave', swarmHandler(async (req) => {
+    await swarm.leave(['1', 'true'].includes(req.query.get('force') ?? ''));
+    return { body: '' };
+  }));
+
+  router.add('GET', '/swarm', swarmHandler(() => {
+    swarm.requireManager();
+    const s = swarm.clusterSettings()!;
+    return { body: { ID: s.id, CreatedAt: s.createdAt, JoinTokens: swarm.joinTokens(), DefaultAddrPool: s.defaultAddrPool, SubnetSize: s.subnetSize, Spec: { Name: 'default' } } };
+  }));
+
+  router.add('POST', '/swarm/join-token/{role}/rotate', swarmHandler((req) => {
+    swarm.requireManager();
+    const role = req.params.role;
+    if (role !== 'worker' && role !== 'manager') throw new ApiError(400, `unknown role '${role}': use worker or manager`);
+    swarm.rotateToken(role);
+    return { body: swarm.joinTokens() };
+  }));
+
+  router.add('GET', '/info', () => {
+    const nodes = swarm.nodeRecords();
+    const me = nodes.find((n) => n.id === swarm.nodeId);
+    return {
+      body: {
+        Name: config.nodeName,
+        ServerVersion: packageVersion,
+        OperatingSystem: 'linux',
+        Swarm: swarm.active
+          ? { NodeID: swarm.nodeId, NodeAddr: swarm.selfAddr(), LocalNodeState: 'active', ControlAvailable: me?.role === 'manager', Error: '', Nodes: nodes.length, Managers: nodes.filter((n) => n.role === 'manager').length, Cluster: { ID: swarm.clusterSettings()?.id ?? '' } }
+          : { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '' },
+      },
+    };
+  });
+
+  router.add('GET', '/nodes', swarmHandler(() => {
+    swarm.requireManager();
+    const leader = swarm.leaderId();
+    return {
+      body: swarm.nodeRecords().map((n) => {
+        const state = swarm.nodeState(n.id);
+        return {
+          ID: n.id,
+          CreatedAt: n.createdAt,
+          UpdatedAt: n.updatedAt,
+          Spec: { Role: n.role, Availability: n.availability, Labels: n.labels },
+          Description: { Hostname: n.hostname, Engine: { EngineVersion: n.engineVersion } },
+          Status: { State: state, Addr: n.addr },
+          ...(n.role === 'manager' ? { ManagerStatus: { Leader: n.id === leader, Reachability: state === 'ready' ? 'reachable' : 'unreachable', Addr: `${n.addr}:2377` } } : {}),
+        };
+      }),
+    };
+  }));
+}

@@ -1,0 +1,293 @@
+// This node's part in a swarm: creating one (init), joining one (join over TLS), leaving, and
+// running what a member runs: gossip membership named by node ID, the replicated store carried by
+// it, and on managers the join server. Persisted in <data-dir>/swarm so a restarted agent rejoins.
+// The leader is the alive manager with the lowest node ID: every node computes the same answer
+// from its membership view, so there is nothing to elect.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { caCertDigest, createCa, createKeyAndCsr, loadCertAndKey, saveCertAndKey, signNodeCsr, type NodeRole } from './ca.js';
+import { newId } from './ids.js';
+import { joinCluster, JoinServer, type Admission } from './join.js';
+import { Memberlist } from './memberlist.js';
+import { formatToken, newSecret } from './token.js';
+import { Keyring } from './wire/security.js';
+import { FilePersistence } from '../store/persistence.js';
+import { StoreReplicator } from '../store/replicator.js';
+import { ReplicatedStore, type Table } from '../store/store.js';
+import type { Logger } from '../util/log.js';
+import { packageVersion } from '../util/paths.js';
+
+export type Availability = 'active' | 'pause' | 'drain';
+
+/** A node as the cluster records it (the store's `nodes` table, keyed by node ID). */
+export interface NodeRecord {
+  id: string;
+  hostname: string;
+  role: NodeRole;
+  availability: Availability;
+  labels: Record<string, string>;
+  addr: string;
+  engineVersion: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Cluster-wide settings (the store's `cluster` table, key 'settings'). */
+export interface ClusterSettings {
+  id: string;
+  createdAt: string;
+  workerSecret: string;
+  managerSecret: string;
+  caDigest: string;
+  defaultAddrPool: string[];
+  subnetSize: number;
+}
+
+/** What this node keeps about its own membership (<data-dir>/swarm/state.json). */
+interface LocalState {
+  clusterId: string;
+  nodeId: string;
+  advertiseAddr: string;
+  listenPort: number;
+  gossipKeys: string[];
+  peers: string[];
+}
+
+export class SwarmError extends Error {
+  override readonly name = 'SwarmError';
+  constructor(
+    message: string,
+    /** HTTP status the API answers with. */
+    readonly status = 400,
+  ) {
+    super(message);
+  }
+}
+
+export const NOT_IN_SWARM = 'This node is not part of a swarm';
+export const ALREADY_IN_SWARM = 'This node is already part of a swarm. Use "shoal swarm leave" to leave this swarm and join another one.';
+export const NOT_A_MANAGER = "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.";
+
+function parseNode(v: unknown): NodeRecord {
+  const n = v as Partial<NodeRecord>;
+  if (typeof n?.id !== 'string' || typeof n.hostname !== 'string' || (n.role !== 'manager' && n.role !== 'worker')) throw new Error('node record needs id, hostname and role');
+  if (!['active', 'pause', 'drain'].includes(n.availability as string)) throw new Error('node availability must be active, pause or drain');
+  return n as NodeRecord;
+}
+
+function parseSettings(v: unknown): ClusterSettings {
+  const s = v as Partial<ClusterSettings>;
+  if (typeof s?.id !== 'string' || typeof s.workerSecret !== 'string' || typeof s.managerSecret !== 'string' || typeof s.caDigest !== 'string') throw new Error('cluster settings need id, secrets and CA digest');
+  return s as ClusterSettings;
+}
+
+export interface SwarmOptions {
+  dataDir: string;
+  nodeName: string;
+  gossipPort: number;
+  log: Logger;
+}
+
+export interface InitRequest {
+  advertiseAddr: string;
+  listenPort: number;
+  defaultAddrPool: string[];
+  subnetSize: number;
+}
+
+export class Swarm {
+  private store: ReplicatedStore | undefined;
+  private nodes: Table<NodeRecord> | undefined;
+  private settings: Table<ClusterSettings> | undefined;
+  private gossip: Memberlist | undefined;
+  private joinServer: JoinServer | undefined;
+  private replicator: StoreReplicator | undefined;
+  private local: LocalState | undefined;
+  private readonly dir: string;
+
+  constructor(private readonly opts: SwarmOptions) {
+    this.dir = join(opts.dataDir, 'swarm');
+  }
+
+  get active(): boolean {
+    return this.local !== undefined;
+  }
+
+  get nodeId(): string | undefined {
+    return this.local?.nodeId;
+  }
+
+  /** Resumes membership after a restart, if this node was in a swarm. */
+  async resume(): Promise<void> {
+    const file = join(this.dir, 'state.json');
+    if (!existsSync(file)) return;
+    this.local = JSON.parse(readFileSync(file, 'utf8')) as LocalState;
+    await this.run();
+    const others = this.local.peers.filter((p) => p !== `${this.local!.advertiseAddr}:${this.opts.gossipPort}`);
+    if (others.length > 0) await this.gossip!.join(others).catch((err: Error) => this.opts.log.warn({ err: err.message }, 'could not reach any known peer; waiting for them'));
+  }
+
+  async init(req: InitRequest): Promise<string> {
+    if (this.local) throw new SwarmError(ALREADY_IN_SWARM, 503);
+    const ca = createCa();
+    const nodeId = newId();
+    const clusterId = newId();
+    const { keyPem, csrPem } = createKeyAndCsr();
+    const node = { certPem: signNodeCsr(ca, csrPem, { nodeId, role: 'manager', clusterId, addr: req.advertiseAddr }), keyPem };
+    mkdirSync(join(this.dir, 'certs'), { recursive: true, mode: 0o700 });
+    saveCertAndKey(join(this.dir, 'certs'), 'ca', ca);
+    saveCertAndKey(join(this.dir, 'certs'), 'node', node);
+    this.local = { clusterId, nodeId, advertiseAddr: req.advertiseAddr, listenPort: req.listenPort, gossipKeys: [randomBytes(32).toString('base64')], peers: [`${req.advertiseAddr}:${this.opts.gossipPort}`] };
+    this.saveLocal();
+    await this.run();
+    const now = new Date().toISOString();
+    this.settings!.put('settings', { id: clusterId, createdAt: now, workerSecret: newSecret(), managerSecret: newSecret(), caDigest: caCertDigest(ca.certPem), defaultAddrPool: req.defaultAddrPool, subnetSize: req.subnetSize });
+    this.putSelf('manager', now);
+    return nodeId;
+  }
+
+  async join(req: { remote: string; token: string; advertiseAddr: string; listenPort: number }): Promise<NodeRole> {
+    if (this.local) throw new SwarmError(ALREADY_IN_SWARM, 503);
+    const [host, portText] = req.remote.includes(':') ? req.remote.split(':') as [string, string] : [req.remote, '2377'];
+    let grant;
+    try {
+      grant = await joinCluster({ host, port: Number(portText), token: req.token, nodeName: this.opts.nodeName, advertiseAddr: req.advertiseAddr, timeoutMs: 10_000 });
+    } catch (err) {
+      throw new SwarmError((err as Error).message, 400);
+    }
+    mkdirSync(join(this.dir, 'certs'), { recursive: true, mode: 0o700 });
+    writeFileSync(join(this.dir, 'certs', 'ca.crt'), grant.caCert);
+    saveCertAndKey(join(this.dir, 'certs'), 'node', { certPem: grant.nodeCert, keyPem: grant.keyPem });
+    this.local = { clusterId: grant.clusterId, nodeId: grant.nodeId, advertiseAddr: req.advertiseAddr, listenPort: req.listenPort, gossipKeys: grant.gossipKeys, peers: grant.peers };
+    this.saveLocal();
+    await this.run();
+    await this.gossip!.join(grant.peers);
+    // The manager recorded us; our own record also goes out by gossip as soon as we are in.
+    this.putSelf(grant.role, new Date().toISOString());
+    return grant.role;
+  }
+
+  async leave(force: boolean): Promise<void> {
+    if (!this.local) throw new SwarmError(NOT_IN_SWARM, 503);
+    const me = this.nodes!.get(this.local.nodeId)?.value;
+    if (me?.role === 'manager' && !force) {
+      const managers = this.nodes!.list().filter((n) => n.value.role === 'manager');
+      const reason = managers.length <= 1
+        ? 'Removing the last manager erases all current state of the swarm.'
+        : 'Removing this node leaves fewer managers to keep the swarm available.';
+      throw new SwarmError(`You are attempting to leave the swarm on a node that is participating as a manager. ${reason} Use \`--force\` to ignore this message.`, 503);
+    }
+    await this.stop(true);
+    rmSync(this.dir, { recursive: true, force: true });
+    rmSync(join(this.opts.dataDir, 'store'), { recursive: true, force: true });
+    this.local = undefined;
+  }
+
+  async stop(leaveGossip = false): Promise<void> {
+    if (this.gossip) {
+      if (leaveGossip) await this.gossip.leave(2000);
+      await this.gossip.shutdown();
+    }
+    await this.joinServer?.close();
+    this.replicator?.close();
+    this.store?.close();
+    this.gossip = undefined;
+    this.joinServer = undefined;
+    this.store = undefined;
+  }
+
+  // ---- reads for the API ----
+
+  requireManager(): void {
+    if (!this.local) throw new SwarmError(`${NOT_IN_SWARM}. Use "shoal swarm init" or "shoal swarm join" to connect this node to swarm and try again.`, 503);
+    if (this.nodes!.get(this.local.nodeId)?.value.role !== 'manager') throw new SwarmError(NOT_A_MANAGER, 503);
+  }
+
+  clusterSettings(): ClusterSettings | undefined {
+    return this.settings?.get('settings')?.value;
+  }
+
+  joinTokens(): { Worker: string; Manager: string } {
+    const s = this.clusterSettings();
+    if (!s) throw new SwarmError('the cluster settings have not reached this node yet; try again in a moment', 503);
+    return { Worker: formatToken(s.caDigest, s.workerSecret), Manager: formatToken(s.caDigest, s.managerSecret) };
+  }
+
+  rotateToken(which: 'worker' | 'manager'): void {
+    const s = this.clusterSettings()!;
+    this.settings!.put('settings', which === 'worker' ? { ...s, workerSecret: newSecret() } : { ...s, managerSecret: newSecret() });
+  }
+
+  nodeRecords(): NodeRecord[] {
+    return this.nodes?.list().map((n) => n.value) ?? [];
+  }
+
+  /** ready/down from the gossip view (our own node is always ready). */
+  nodeState(id: string): 'ready' | 'down' | 'unknown' {
+    if (id === this.local?.nodeId) return 'ready';
+    const m = this.gossip?.members.get(id);
+    if (!m) return 'unknown';
+    return m.state === 'alive' || m.state === 'suspect' ? 'ready' : 'down';
+  }
+
+  leaderId(): string | undefined {
+    return this.nodeRecords().filter((n) => n.role === 'manager' && this.nodeState(n.id) === 'ready').map((n) => n.id).sort()[0];
+  }
+
+  selfAddr(): string | undefined {
+    return this.local?.advertiseAddr;
+  }
+
+  // ---- running ----
+
+  private saveLocal(): void {
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    writeFileSync(join(this.dir, 'state.json'), JSON.stringify(this.local, null, 2), { mode: 0o600 });
+  }
+
+  private putSelf(role: NodeRole, now: string): void {
+    const existing = this.nodes!.get(this.local!.nodeId)?.value;
+    this.nodes!.put(this.local!.nodeId, {
+      id: this.local!.nodeId, hostname: this.opts.nodeName, role: existing?.role ?? role, availability: existing?.availability ?? 'active',
+      labels: existing?.labels ?? {}, addr: this.local!.advertiseAddr, engineVersion: packageVersion, createdAt: existing?.createdAt ?? now, updatedAt: now,
+    });
+  }
+
+  private async run(): Promise<void> {
+    const l = this.local!;
+    this.store = new ReplicatedStore({ node: l.nodeId, persistence: new FilePersistence(join(this.opts.dataDir, 'store')) });
+    this.nodes = this.store.defineTable('nodes', parseNode);
+    this.settings = this.store.defineTable('cluster', parseSettings);
+    this.store.restore();
+    this.replicator = new StoreReplicator(this.store);
+    this.gossip = new Memberlist({
+      name: l.nodeId, addr: l.advertiseAddr, port: this.opts.gossipPort, keyring: Keyring.fromBase64(l.gossipKeys),
+      delegate: this.replicator, log: this.opts.log.child({ component: 'gossip' }),
+      config: { delegateMin: 0, delegateMax: 0, delegateVersion: 0 },
+    });
+    this.replicator.attach(this.gossip);
+    await this.gossip.start();
+    const ca = loadCertAndKey(join(this.dir, 'certs'), 'ca');
+    const node = loadCertAndKey(join(this.dir, 'certs'), 'node');
+    if (ca && node) {
+      this.joinServer = new JoinServer({
+        ca, node, authority: {
+          currentSecrets: () => {
+            const s = this.clusterSettings();
+            return s ? { worker: s.workerSecret, manager: s.managerSecret } : { worker: '', manager: '' };
+          },
+          admit: async (req) => this.admit(req),
+        },
+      });
+      await this.joinServer.listen(l.listenPort, l.advertiseAddr);
+    }
+  }
+
+  private async admit(req: { nodeName: string; advertiseAddr: string; role: NodeRole }): Promise<Admission> {
+    const id = newId();
+    const now = new Date().toISOString();
+    this.nodes!.put(id, { id, hostname: req.nodeName, role: req.role, availability: 'active', labels: {}, addr: req.advertiseAddr, engineVersion: packageVersion, createdAt: now, updatedAt: now });
+    return { nodeId: id, clusterId: this.local!.clusterId, gossipKeys: this.local!.gossipKeys, peers: [`${this.local!.advertiseAddr}:${this.opts.gossipPort}`] };
+  }
+}
