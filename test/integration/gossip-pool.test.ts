@@ -2,8 +2,8 @@
 // through a and b hears of it), a killed member is declared failed by every survivor, and a
 // member stopped with SIGTERM is seen to leave rather than fail.
 import { randomInt } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
+import { until } from '../lib/wait.js';
 import { cli, startAgent, type RunningAgent } from '../lib/agent.js';
 
 function members(a: RunningAgent): Record<string, string> {
@@ -12,14 +12,6 @@ function members(a: RunningAgent): Record<string, string> {
   return Object.fromEntries((JSON.parse(r.stdout) as { Name: string; Status: string }[]).map((m) => [m.Name, m.Status]));
 }
 
-async function until(what: string, fn: () => boolean, timeoutMs: number): Promise<number> {
-  const start = Date.now();
-  while (!fn()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(100);
-  }
-  return Date.now() - start;
-}
 
 t.test('three shoal agents: discovery, failure, leave', async (t) => {
   const net = `127.${randomInt(100, 250)}.${randomInt(1, 250)}`;
@@ -33,7 +25,7 @@ t.test('three shoal agents: discovery, failure, leave', async (t) => {
   t.same(members(b), { a: 'alive', b: 'alive', c: 'alive' }, 'b learned of c through gossip, never having talked to it directly');
 
   c.proc.kill('SIGKILL');
-  const ms = await until('a and b to declare c failed', () => members(a).c === 'failed' && members(b).c === 'failed', 20_000);
+  const { ms } = await until('a and b to declare c failed', () => members(a).c === 'failed' && members(b).c === 'failed', 20_000);
   t.ok(ms < 12_000, `both survivors declared c failed after ${(ms / 1000).toFixed(2)} s`);
 
   t.equal(await b.stop(), 0, 'b stops cleanly on SIGTERM');

@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { cli, startAgent } from '../lib/agent.js';
 import type { Teardown } from '../lib/kernel.js';
+import { until } from '../lib/wait.js';
 
 const hasSerf = spawnSync('serf', ['version']).status === 0;
 
@@ -43,15 +44,6 @@ function serfMembers(rpc: string): SerfMember[] {
   return (JSON.parse(r.stdout) as { members: SerfMember[] }).members;
 }
 
-async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs: number): Promise<{ value: T; ms: number }> {
-  const start = Date.now();
-  for (;;) {
-    const v = fn();
-    if (v) return { value: v, ms: Date.now() - start };
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 /** A fresh loopback /24-ish pair per test so that runs never collide. */
 function loopbackIps(): [string, string] {

@@ -2,8 +2,8 @@
 // node reaches the others by gossip alone; a node that was down while writes and deletes happened
 // catches up through the push-pull of its rejoin; all tables end identical; garbage is counted.
 import { randomInt } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
+import { until } from '../lib/wait.js';
 import { Memberlist } from '../../src/cluster/memberlist.js';
 import { ReplicatedStore, type Table } from '../../src/store/store.js';
 import { StoreReplicator } from '../../src/store/replicator.js';
@@ -32,14 +32,6 @@ async function startNode(name: string, addr: string, existing?: { store: Replica
   return { name, addr, store, labels, repl, gossip };
 }
 
-async function until(what: string, fn: () => boolean, timeoutMs = 5000): Promise<number> {
-  const start = Date.now();
-  while (!fn()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-  return Date.now() - start;
-}
 
 /** A canonical text of a node's whole table state: every entry, tombstones and versions included. */
 const view = (n: Node) =>
@@ -57,10 +49,10 @@ t.test('tables replicate by gossip and converge after a node misses changes', as
   nodes.push(a, b, c);
   await b.gossip.join([`${a.addr}:7946`]);
   await c.gossip.join([`${a.addr}:7946`]);
-  await until('three alive members everywhere', () => nodes.every((n) => n.gossip.members.list().filter((m) => m.state === 'alive').length === 3));
+  await until('three alive members everywhere', () => nodes.every((n) => n.gossip.members.list().filter((m) => m.state === 'alive').length === 3), 5000);
 
   a.labels.put('k1', { v: 'one' });
-  const ms = await until('k1 on b and c', () => b.labels.get('k1')?.value.v === 'one' && c.labels.get('k1')?.value.v === 'one');
+  const { ms } = await until('k1 on b and c', () => b.labels.get('k1')?.value.v === 'one' && c.labels.get('k1')?.value.v === 'one', 5000);
   t.pass(`a write on a reached b and c by gossip in ${ms} ms`);
   t.ok(b.repl.stats.received > 0 && c.repl.stats.received > 0, 'through user messages, not push-pull');
 
@@ -70,7 +62,7 @@ t.test('tables replicate by gossip and converge after a node misses changes', as
   c.repl.close();
   b.labels.put('k2', { v: 'two' });
   b.labels.delete('k1');
-  await until('k2 on a', () => a.labels.get('k2') !== undefined && a.labels.get('k1') === undefined);
+  await until('k2 on a', () => a.labels.get('k2') !== undefined && a.labels.get('k1') === undefined, 5000);
   t.equal(c.labels.get('k2'), undefined, 'c missed the changes');
 
   c = await startNode('c', `${net}.33`, cData);
@@ -78,11 +70,11 @@ t.test('tables replicate by gossip and converge after a node misses changes', as
   await c.gossip.join([`${b.addr}:7946`]);
   await until('c to catch up', () => c.labels.get('k2')?.value.v === 'two' && c.labels.get('k1') === undefined, 3000);
   t.ok(c.repl.stats.mergedFromPushPull >= 2, 'the rejoin push-pull brought the write and the tombstone');
-  await until('identical tables', () => view(a) === view(b) && view(b) === view(c));
+  await until('identical tables', () => view(a) === view(b) && view(b) === view(c), 5000);
   t.equal(view(a), view(c), 'all three tables are identical, tombstones included');
 
   a.gossip.broadcastUser(Buffer.from([0x53, 1, 1, 0x7b]));
   a.gossip.broadcastUser(Buffer.from([0x53, 9, 1]));
-  await until('garbage to be dropped and counted on b', () => b.repl.stats.dropped >= 2);
+  await until('garbage to be dropped and counted on b', () => b.repl.stats.dropped >= 2, 5000);
   t.equal(b.labels.list().length, 1, 'and nothing changed');
 });

@@ -4,8 +4,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
+import { until } from '../lib/wait.js';
 import { projectRoot } from '../../src/util/paths.js';
 import { uniqueName } from '../lib/kernel.js';
 
@@ -31,14 +31,6 @@ function nodeLs(node: string): NodeRow[] {
 }
 const view = (rows: NodeRow[]) => rows.map((r) => `${r.id} ${r.host} ${r.status} ${r.manager}`).join('\n');
 
-async function until(what: string, fn: () => boolean, timeoutMs: number): Promise<number> {
-  const start = Date.now();
-  while (!fn()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(200);
-  }
-  return Date.now() - start;
-}
 
 t.test('swarm life cycle in a 4-node lab', async (t) => {
   t.teardown(() => { run('down'); });
@@ -81,7 +73,7 @@ t.test('swarm life cycle in a 4-node lab', async (t) => {
   // kill -9 node4's agent: Down on both managers within failure-detection time
   const pidFile = `/run/shoal/${P}node4/agent.pid`;
   spawnSync('sh', ['-c', `kill -9 $(cat ${pidFile})`]);
-  const ms = await until('node4 Down on node1 and node3', () => ['node1', 'node3'].every((n) => nodeLs(n).find((r) => r.host === 'node4')?.status === 'Down'), 20_000);
+  const { ms } = await until('node4 Down on node1 and node3', () => ['node1', 'node3'].every((n) => nodeLs(n).find((r) => r.host === 'node4')?.status === 'Down'), 20_000);
   t.ok(ms < 15_000, `node4 was Down on both managers ${(ms / 1000).toFixed(1)} s after kill -9`);
 
   // restart it as the lab does: it keeps its identity and comes back Ready
