@@ -2,7 +2,7 @@
 // /swarm, /swarm/join-token (shoal's rotate), /info and /nodes.
 import { isIP } from 'node:net';
 import type { AgentConfig } from '../config/agent-config.js';
-import { SwarmError, type Swarm } from '../cluster/swarm.js';
+import { SwarmError, type NodeRecord, type Swarm } from '../cluster/swarm.js';
 import { packageVersion } from '../util/paths.js';
 import { ApiError, type ApiRequest, type Handler } from './http.js';
 import type { Router } from './router.js';
@@ -102,22 +102,50 @@ export function addSwarmRoutes(router: Router, swarm: Swarm, config: AgentConfig
     };
   });
 
+  const nodeView = (n: NodeRecord, index: number, leader: string | undefined) => {
+    const state = swarm.nodeState(n.id);
+    return {
+      ID: n.id,
+      Version: { Index: index },
+      CreatedAt: n.createdAt,
+      UpdatedAt: n.updatedAt,
+      Spec: { Role: n.role, Availability: n.availability, Labels: n.labels },
+      Description: { Hostname: n.hostname, Engine: { EngineVersion: n.engineVersion } },
+      Status: { State: state, Addr: n.addr },
+      ...(n.role === 'manager' ? { ManagerStatus: { Leader: n.id === leader, Reachability: state === 'ready' ? 'reachable' : 'unreachable', Addr: `${n.addr}:2377` } } : {}),
+    };
+  };
+
+  router.add('GET', '/nodes/{id}', swarmHandler((req) => {
+    swarm.requireManager();
+    const { record, index } = swarm.resolveNode(req.params.id!);
+    return { body: nodeView(record, index, swarm.leaderId()) };
+  }));
+
+  router.add('POST', '/nodes/{id}/update', swarmHandler((req) => {
+    swarm.requireManager();
+    const version = Number(req.query.get('version'));
+    if (!Number.isSafeInteger(version)) throw new ApiError(400, 'the version query parameter is required: read the node (its Version.Index) and pass it back');
+    const b = body(req);
+    const role = b.Role ?? 'worker';
+    const availability = b.Availability ?? 'active';
+    if (role !== 'manager' && role !== 'worker') throw new ApiError(400, `invalid Role '${String(role)}': use manager or worker`);
+    if (!['active', 'pause', 'drain'].includes(availability as string)) throw new ApiError(400, `invalid Availability '${String(availability)}': use active, pause or drain`);
+    const labels = b.Labels ?? {};
+    if (typeof labels !== 'object' || labels === null || Array.isArray(labels) || Object.values(labels).some((v) => typeof v !== 'string')) throw new ApiError(400, 'Labels must be an object of strings');
+    swarm.updateNode(req.params.id!, version, { role, availability: availability as 'active' | 'pause' | 'drain', labels: labels as Record<string, string> });
+    return { body: '' };
+  }));
+
+  router.add('DELETE', '/nodes/{id}', swarmHandler((req) => {
+    swarm.requireManager();
+    swarm.removeNode(req.params.id!, ['1', 'true'].includes(req.query.get('force') ?? ''));
+    return { body: '' };
+  }));
+
   router.add('GET', '/nodes', swarmHandler(() => {
     swarm.requireManager();
     const leader = swarm.leaderId();
-    return {
-      body: swarm.nodeRecords().map((n) => {
-        const state = swarm.nodeState(n.id);
-        return {
-          ID: n.id,
-          CreatedAt: n.createdAt,
-          UpdatedAt: n.updatedAt,
-          Spec: { Role: n.role, Availability: n.availability, Labels: n.labels },
-          Description: { Hostname: n.hostname, Engine: { EngineVersion: n.engineVersion } },
-          Status: { State: state, Addr: n.addr },
-          ...(n.role === 'manager' ? { ManagerStatus: { Leader: n.id === leader, Reachability: state === 'ready' ? 'reachable' : 'unreachable', Addr: `${n.addr}:2377` } } : {}),
-        };
-      }),
-    };
+    return { body: swarm.nodeEntries().map(({ record, index }) => nodeView(record, index, leader)) };
   }));
 }

@@ -9,7 +9,8 @@ import { ApiClient } from './client.js';
 import { agentCommand, type AgentFlags } from './commands/agent.js';
 import { versionCommand } from './commands/version.js';
 import { membersCommand } from './commands/members.js';
-import { infoCommand, nodeLs, swarmInit, swarmJoin, swarmJoinToken, swarmLeave } from './commands/swarm.js';
+import type { NodeUpdate } from './commands/swarm.js';
+import { infoCommand, nodeInspect, nodeLs, nodeRm, nodeSetRole, nodeUpdate, swarmInit, swarmJoin, swarmJoinToken, swarmLeave } from './commands/swarm.js';
 import { parseFormat } from './output.js';
 
 function hostOption(program: Command): string | undefined {
@@ -113,6 +114,44 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .option('-f, --format <format>', 'json for machine-readable output')
     .action(async (o: { format?: string }) => {
       await nodeLs(clientFor(program), parseFormat(o.format), out);
+    });
+  const collect = (v: string, acc: string[] = []) => [...acc, v];
+  node
+    .command('inspect <node...>')
+    .description('show one or more nodes in detail (a node is an ID, an ID prefix, a hostname or self)')
+    .option('--pretty', 'human-friendly output')
+    .action(async (names: string[], o: { pretty?: boolean }) => {
+      await nodeInspect(clientFor(program), names, o.pretty === true, out);
+    });
+  node
+    .command('update <node>')
+    .description("change a node's availability, role or labels")
+    .option('--availability <a>', 'active|pause|drain')
+    .option('--role <role>', 'manager|worker')
+    .option('--label-add <key=value>', 'add or change a label (repeatable)', collect)
+    .option('--label-rm <key>', 'remove a label (repeatable)', collect)
+    .action(async (name: string, o: NodeUpdate) => {
+      await nodeUpdate(clientFor(program), name, o, out);
+    });
+  node
+    .command('promote <node...>')
+    .description('make nodes managers')
+    .action(async (names: string[]) => {
+      await nodeSetRole(clientFor(program), names, 'manager', out);
+    });
+  node
+    .command('demote <node...>')
+    .description('make managers workers')
+    .action(async (names: string[]) => {
+      await nodeSetRole(clientFor(program), names, 'worker', out);
+    });
+  node
+    .command('rm <node...>')
+    .alias('remove')
+    .description('remove nodes from the swarm (they must be down, or --force)')
+    .option('-f, --force', 'remove even a node that is up')
+    .action(async (names: string[], o: { force?: boolean }) => {
+      await nodeRm(clientFor(program), names, o.force === true, out);
     });
 
   return program;

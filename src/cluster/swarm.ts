@@ -54,6 +54,14 @@ interface LocalState {
   peers: string[];
 }
 
+/** How often a down member is retried. Serf uses 30 s; NetworkDB 1 s; a few seconds heals a LAN partition quickly without load. */
+export const RECONNECT_INTERVAL_MS = 3_000;
+
+/** Docker's Version.Index for a store version: increasing with every write to the entry. */
+export function versionIndex(v: { wall: number; counter: number }): number {
+  return v.wall * 1000 + Math.min(v.counter, 999);
+}
+
 export class SwarmError extends Error {
   override readonly name = 'SwarmError';
   constructor(
@@ -105,6 +113,7 @@ export class Swarm {
   private replicator: StoreReplicator | undefined;
   private local: LocalState | undefined;
   private readonly dir: string;
+  private reconnectTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: SwarmOptions) {
     this.dir = join(opts.dataDir, 'swarm');
@@ -189,6 +198,7 @@ export class Swarm {
       if (leaveGossip) await this.gossip.leave(2000);
       await this.gossip.shutdown();
     }
+    if (this.reconnectTimer) clearInterval(this.reconnectTimer);
     await this.joinServer?.close();
     this.replicator?.close();
     this.store?.close();
@@ -223,6 +233,11 @@ export class Swarm {
     return this.nodes?.list().map((n) => n.value) ?? [];
   }
 
+  /** Node records with Docker's Version.Index. */
+  nodeEntries(): { record: NodeRecord; index: number }[] {
+    return this.nodes?.list().map((n) => ({ record: n.value, index: versionIndex(n.version) })) ?? [];
+  }
+
   /** ready/down from the gossip view (our own node is always ready). */
   nodeState(id: string): 'ready' | 'down' | 'unknown' {
     if (id === this.local?.nodeId) return 'ready';
@@ -237,6 +252,49 @@ export class Swarm {
 
   selfAddr(): string | undefined {
     return this.local?.advertiseAddr;
+  }
+
+  /** A node by ID, unique ID prefix or hostname; an unknown or ambiguous name is an error. */
+  resolveNode(name: string): { record: NodeRecord; index: number } {
+    const all = this.nodes!.list();
+    const exact = all.filter((n) => n.key === name);
+    const byHost = all.filter((n) => n.value.hostname === name);
+    const byPrefix = all.filter((n) => n.key.startsWith(name));
+    const found = exact.length === 1 ? exact : byHost.length > 0 ? byHost : byPrefix;
+    if (found.length === 0) throw new SwarmError(`No such node: ${name}`, 404);
+    if (found.length > 1) throw new SwarmError(`node ${name} is ambiguous (${found.length} matches found)`, 400);
+    const n = found[0]!;
+    return { record: n.value, index: versionIndex(n.version) };
+  }
+
+  /** Updates a node's spec (role, availability, labels) if `version` still matches, like Docker's optimistic update. */
+  updateNode(id: string, version: number, spec: { role: NodeRole; availability: Availability; labels: Record<string, string> }): void {
+    const { record, index } = this.resolveNode(id);
+    if (version !== index) throw new SwarmError(`update out of sequence: node ${record.id} is at version ${index}, not ${version}; read it again and retry`, 409);
+    if (record.role === 'manager' && spec.role === 'worker') {
+      const managers = this.nodeRecords().filter((n) => n.role === 'manager');
+      if (managers.length <= 1) throw new SwarmError(`rpc error: attempting to demote the last manager of the swarm`, 400);
+    }
+    this.nodes!.put(record.id, { ...record, role: spec.role, availability: spec.availability, labels: spec.labels, updatedAt: new Date().toISOString() });
+  }
+
+  /** Removes a node from the cluster's records: only a node that is down, unless forced. */
+  removeNode(name: string, force: boolean): void {
+    const { record } = this.resolveNode(name);
+    if (record.id === this.local?.nodeId) throw new SwarmError('rpc error: node ' + record.id + ' is this node; use `shoal swarm leave` on it instead', 400);
+    if (this.nodeState(record.id) === 'ready' && !force) {
+      throw new SwarmError(`rpc error: node ${record.id} is not down and can't be removed. Take it down first (\`shoal swarm leave\` on it) or use --force`, 400);
+    }
+    if (record.role === 'manager' && !force) throw new SwarmError(`rpc error: node ${record.id} is a cluster manager; demote it before removing it`, 400);
+    this.nodes!.delete(record.id);
+  }
+
+  /** Retries members that are down, through the addresses the node table knows (as Serf reconnects failed members). */
+  private reconnect(): void {
+    if (!this.gossip || !this.local) return;
+    const down = this.nodeRecords().filter((n) => n.id !== this.local!.nodeId && this.nodeState(n.id) !== 'ready');
+    const pick = down[Math.floor(Math.random() * down.length)];
+    if (pick) void this.gossip.join([`${pick.addr}:${this.opts.gossipPort}`]).catch(() => {});
   }
 
   // ---- running ----
@@ -268,6 +326,8 @@ export class Swarm {
     });
     this.replicator.attach(this.gossip);
     await this.gossip.start();
+    this.reconnectTimer = setInterval(() => this.reconnect(), RECONNECT_INTERVAL_MS);
+    this.reconnectTimer.unref();
     const ca = loadCertAndKey(join(this.dir, 'certs'), 'ca');
     const node = loadCertAndKey(join(this.dir, 'certs'), 'node');
     if (ca && node) {

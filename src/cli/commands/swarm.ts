@@ -79,3 +79,82 @@ export async function nodeLs(client: ApiClient, format: OutputFormat, out: Out):
   ]);
   out(table(['ID', 'HOSTNAME', 'STATUS', 'AVAILABILITY', 'MANAGER STATUS', 'ENGINE VERSION'], rows));
 }
+
+interface NodeDetail extends NodeView {
+  Version: { Index: number };
+  CreatedAt: string;
+  Spec: { Role: string; Availability: string; Labels: Record<string, string> };
+  Status: { State: string; Addr: string };
+  ManagerStatus?: { Leader: boolean; Reachability: string; Addr: string };
+}
+
+/** `self` names the node we talk to, as in Docker. */
+async function nodeRef(client: ApiClient, name: string): Promise<string> {
+  if (name !== 'self') return name;
+  return (await client.get<InfoView>('/info')).body.Swarm.NodeID;
+}
+
+async function getNode(client: ApiClient, name: string): Promise<NodeDetail> {
+  return (await client.get<NodeDetail>(`/nodes/${encodeURIComponent(await nodeRef(client, name))}`)).body;
+}
+
+export async function nodeInspect(client: ApiClient, names: string[], pretty: boolean, out: Out): Promise<void> {
+  const nodes: NodeDetail[] = [];
+  for (const n of names) nodes.push(await getNode(client, n));
+  if (!pretty) return out(JSON.stringify(nodes, null, 4));
+  out(nodes.map((n) => [
+    `ID:\t\t\t${n.ID}`,
+    ...(Object.keys(n.Spec.Labels).length > 0 ? ['Labels:', ...Object.entries(n.Spec.Labels).map(([k, v]) => ` - ${k}=${v}`)] : []),
+    `Hostname:\t\t${n.Description.Hostname}`,
+    `Joined at:\t\t${n.CreatedAt}`,
+    'Status:',
+    ` State:\t\t\t${cap(n.Status.State)}`,
+    ` Availability:\t\t${cap(n.Spec.Availability)}`,
+    ` Address:\t\t${n.Status.Addr}`,
+    ...(n.ManagerStatus ? ['Manager Status:', ` Address:\t\t${n.ManagerStatus.Addr}`, ` Raft Status:\t\t${cap(n.ManagerStatus.Reachability)}`, ` Leader:\t\t${n.ManagerStatus.Leader ? 'Yes' : 'No'}`] : []),
+    `Engine Version:\t\t${n.Description.Engine.EngineVersion}`,
+  ].join('\n')).join('\n\n'));
+}
+
+export interface NodeUpdate {
+  availability?: string;
+  role?: string;
+  labelAdd?: string[];
+  labelRm?: string[];
+}
+
+export async function nodeUpdate(client: ApiClient, name: string, u: NodeUpdate, out: Out): Promise<void> {
+  const n = await getNode(client, name);
+  const labels = { ...n.Spec.Labels };
+  for (const kv of u.labelAdd ?? []) {
+    const i = kv.indexOf('=');
+    const [k, v] = i < 0 ? [kv, ''] : [kv.slice(0, i), kv.slice(i + 1)];
+    if (k === '') throw new Error(`invalid label '${kv}': use key=value`);
+    labels[k] = v;
+  }
+  for (const k of u.labelRm ?? []) {
+    if (!(k in labels)) throw new Error(`key ${k} doesn't exist in node's labels`);
+    delete labels[k];
+  }
+  await client.request('POST', `/nodes/${n.ID}/update?version=${n.Version.Index}`, { Role: u.role ?? n.Spec.Role, Availability: u.availability ?? n.Spec.Availability, Labels: labels });
+  out(name);
+}
+
+export async function nodeSetRole(client: ApiClient, names: string[], role: 'manager' | 'worker', out: Out): Promise<void> {
+  for (const name of names) {
+    const n = await getNode(client, name);
+    if (n.Spec.Role === role) {
+      out(`Node ${name} is already a ${role}.`);
+      continue;
+    }
+    await client.request('POST', `/nodes/${n.ID}/update?version=${n.Version.Index}`, { ...n.Spec, Role: role });
+    out(role === 'manager' ? `Node ${name} promoted to a manager in the swarm.` : `Manager ${name} demoted in the swarm.`);
+  }
+}
+
+export async function nodeRm(client: ApiClient, names: string[], force: boolean, out: Out): Promise<void> {
+  for (const name of names) {
+    await client.request('DELETE', `/nodes/${encodeURIComponent(name)}${force ? '?force=1' : ''}`);
+    out(name);
+  }
+}
