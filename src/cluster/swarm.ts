@@ -57,6 +57,9 @@ interface LocalState {
 /** How often a down member is retried. Serf uses 30 s; NetworkDB 1 s; a few seconds heals a LAN partition quickly without load. */
 export const RECONNECT_INTERVAL_MS = 3_000;
 
+/** How often tombstones older than the store's TTL are reaped (NetworkDB checks every 5 s). */
+export const REAP_INTERVAL_MS = 5_000;
+
 /** Docker's Version.Index for a store version: increasing with every write to the entry. */
 export function versionIndex(v: { wall: number; counter: number }): number {
   return v.wall * 1000 + Math.min(v.counter, 999);
@@ -114,6 +117,7 @@ export class Swarm {
   private local: LocalState | undefined;
   private readonly dir: string;
   private reconnectTimer: NodeJS.Timeout | undefined;
+  private reapTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: SwarmOptions) {
     this.dir = join(opts.dataDir, 'swarm');
@@ -199,6 +203,7 @@ export class Swarm {
       await this.gossip.shutdown();
     }
     if (this.reconnectTimer) clearInterval(this.reconnectTimer);
+    if (this.reapTimer) clearInterval(this.reapTimer);
     await this.joinServer?.close();
     this.replicator?.close();
     this.store?.close();
@@ -328,6 +333,8 @@ export class Swarm {
     await this.gossip.start();
     this.reconnectTimer = setInterval(() => this.reconnect(), RECONNECT_INTERVAL_MS);
     this.reconnectTimer.unref();
+    this.reapTimer = setInterval(() => this.store?.reap(), REAP_INTERVAL_MS);
+    this.reapTimer.unref();
     const ca = loadCertAndKey(join(this.dir, 'certs'), 'ca');
     const node = loadCertAndKey(join(this.dir, 'certs'), 'node');
     if (ca && node) {
