@@ -15,7 +15,8 @@ export function lzwDecompress(input: Uint8Array, maxOutput = MAX_DECOMPRESSED): 
   const prefix = new Int32Array(1 << MAX_WIDTH);
   const suffix = new Uint8Array(1 << MAX_WIDTH);
   const length = new Int32Array(1 << MAX_WIDTH);
-  for (let i = 0; i < 256; i++) { suffix[i] = i; length[i] = 1; prefix[i] = -1; }
+  const head = new Uint8Array(1 << MAX_WIDTH); // first byte of each entry's string
+  for (let i = 0; i < 256; i++) { suffix[i] = i; head[i] = i; length[i] = 1; prefix[i] = -1; }
   let out = Buffer.allocUnsafe(Math.min(Math.max(input.length * 4, 256), maxOutput));
   let outLen = 0;
   let width = 9;
@@ -38,11 +39,6 @@ export function lzwDecompress(input: Uint8Array, maxOutput = MAX_DECOMPRESSED): 
     for (let i = outLen + n - 1; i >= outLen; i--) { out[i] = suffix[c]!; c = prefix[c]!; }
     outLen += n;
   };
-  const firstByte = (code: number) => {
-    let c = code;
-    while (prefix[c]! >= 0) c = prefix[c]!;
-    return suffix[c]!;
-  };
   for (;;) {
     while (nbits < width) {
       if (pos >= input.length) throw new WireError('TRUNCATED', 'LZW stream ends without an EOF code');
@@ -60,7 +56,7 @@ export function lzwDecompress(input: Uint8Array, maxOutput = MAX_DECOMPRESSED): 
       emit(code);
     } else if (code === next && last >= 0) {
       // KwKwK: the code being defined is the previous string plus its own first byte.
-      prefix[code] = last; suffix[code] = firstByte(last); length[code] = length[last]! + 1;
+      prefix[code] = last; suffix[code] = head[last]!; head[code] = head[last]!; length[code] = length[last]! + 1;
       emit(code);
       last = code; // entry already added
       next++;
@@ -70,7 +66,7 @@ export function lzwDecompress(input: Uint8Array, maxOutput = MAX_DECOMPRESSED): 
       throw new WireError('BAD_FIELD', `LZW code ${code} is not defined (next is ${next})`);
     }
     if (last >= 0 && next <= MAX_CODE) {
-      prefix[next] = last; suffix[next] = firstByte(code); length[next] = length[last]! + 1;
+      prefix[next] = last; suffix[next] = head[code]!; head[next] = head[last]!; length[next] = length[last]! + 1;
       next++;
       if (next > (1 << width) - 1 && width < MAX_WIDTH) width++;
     }
@@ -79,22 +75,48 @@ export function lzwDecompress(input: Uint8Array, maxOutput = MAX_DECOMPRESSED): 
   return out.subarray(0, outLen);
 }
 
+// The writer's string table: an open-addressing hash of (prefix code << 8 | byte) -> code, shared
+// by all calls (compression is synchronous) and emptied in O(1) by bumping the generation.
+const SLOTS = 1 << 14; // 4x the 4096 codes, so probes stay short
+const SLOT_KEY = new Int32Array(SLOTS);
+const SLOT_CODE = new Uint16Array(SLOTS);
+const SLOT_GEN = new Uint32Array(SLOTS);
+let generation = 0;
+
+function newTable(): void {
+  generation++;
+  if (generation === 0x100000000) { SLOT_GEN.fill(0); generation = 1; }
+}
+
+/** The slot holding `key`, or the one's complement of the free slot where it would go. */
+function find(key: number): number {
+  let h = ((key >>> 12) ^ key) & (SLOTS - 1);
+  for (;;) {
+    if (SLOT_GEN[h] !== generation) return ~h;
+    if (SLOT_KEY[h] === key) return h;
+    h = (h + 1) & (SLOTS - 1);
+  }
+}
+
 export function lzwCompress(input: Uint8Array): Buffer {
-  const out: number[] = [];
+  // Each code takes at most 12 bits for at least one input byte, plus the clear/EOF codes and the
+  // clear codes of table resets (one per ~3800 codes): 1.5 bytes per input byte is always enough.
+  const out = Buffer.allocUnsafe(Math.ceil(input.length * 1.5) + 8);
+  let o = 0;
   let bits = 0;
   let nbits = 0;
   let width = 9;
   const put = (code: number) => {
     bits |= code << nbits;
     nbits += width;
-    while (nbits >= 8) { out.push(bits & 0xff); bits >>>= 8; nbits -= 8; }
+    while (nbits >= 8) { out[o++] = bits & 0xff; bits >>>= 8; nbits -= 8; }
   };
-  // hi is the code the next entry gets; the code width grows when hi reaches 2^width, and when hi
+  // hi is the code the last entry got; the code width grows when hi reaches 2^width, and when hi
   // would reach 4095 the table is cleared instead (exactly when Go's writer does, so Go's reader,
   // which widens in step with it, reads our stream).
   let hi = EOF;
   let overflow = 1 << width;
-  let table = new Map<number, number>(); // (prefix code << 8 | byte) -> code
+  newTable();
   /** After emitting a code: returns false when the table was reset (and the entry must not be added). */
   const incHi = (): boolean => {
     hi++;
@@ -104,20 +126,21 @@ export function lzwCompress(input: Uint8Array): Buffer {
       width = 9;
       hi = EOF;
       overflow = 1 << width;
-      table = new Map();
+      newTable();
       return false;
     }
     return true;
   };
   put(CLEAR);
   let w = -1;
-  for (const b of input) {
+  for (let i = 0; i < input.length; i++) {
+    const b = input[i]!;
     if (w < 0) { w = b; continue; }
     const key = (w << 8) | b;
-    const found = table.get(key);
-    if (found !== undefined) { w = found; continue; }
+    const slot = find(key);
+    if (slot >= 0) { w = SLOT_CODE[slot]!; continue; }
     put(w);
-    if (incHi()) table.set(key, hi);
+    if (incHi()) { const free = ~slot; SLOT_KEY[free] = key; SLOT_CODE[free] = hi; SLOT_GEN[free] = generation; }
     w = b;
   }
   if (w >= 0) {
@@ -125,6 +148,7 @@ export function lzwCompress(input: Uint8Array): Buffer {
     incHi();
   }
   put(EOF);
-  if (nbits > 0) out.push(bits & 0xff);
-  return Buffer.from(out);
+  if (nbits > 0) out[o++] = bits & 0xff;
+  if (o > out.length) throw new Error(`lzwCompress: output estimate ${out.length} too small for ${o} bytes`);
+  return Buffer.from(out.subarray(0, o));
 }

@@ -3,7 +3,7 @@
 // sorted order, strings and []byte as raw, IPs as 4 or 16 raw bytes, Vsn as 6 raw bytes.
 import { isIPv4, isIPv6 } from 'node:net';
 import { WireError } from './errors.js';
-import { decodeAt, Encoder, type MsgMap, type MsgValue } from './msgpack.js';
+import { decodeAt, Encoder, MsgExt, type MsgMap, type MsgValue } from './msgpack.js';
 
 export const MsgType = {
   ping: 0,
@@ -51,10 +51,16 @@ export type Message =
 
 // ---- IP addresses as raw bytes ----
 
+/** The raw bytes Go writes for an IP: 4 for IPv4 (an IPv4-mapped IPv6 address included, as Go's To4 does), else 16. */
 export function ipToBytes(ip: string): Uint8Array {
   if (isIPv4(ip)) return Uint8Array.from(ip.split('.').map(Number));
   if (!isIPv6(ip)) throw new WireError('BAD_FIELD', `'${ip}' is not an IP address`);
-  return ipv6Bytes(ip);
+  const b = ipv6Bytes(ip);
+  return isV4Mapped(b) ? b.slice(12) : b;
+}
+
+function isV4Mapped(b: Uint8Array): boolean {
+  return b.length === 16 && b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff;
 }
 
 /** 16 bytes of an IPv6 literal (validated by isIPv6): '::' expanded, a trailing dotted IPv4 part allowed. */
@@ -102,10 +108,7 @@ function ipv6Text(b: Uint8Array): string {
 
 export function bytesToIp(b: Uint8Array, field: string): string {
   if (b.length === 4) return [...b].join('.');
-  if (b.length === 16) {
-    const v4mapped = b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff;
-    return v4mapped ? [...b.subarray(12)].join('.') : ipv6Text(b);
-  }
+  if (b.length === 16) return isV4Mapped(b) ? [...b.subarray(12)].join('.') : ipv6Text(b);
   throw new WireError('BAD_FIELD', `${field} holds ${b.length} bytes, not an IPv4 (4) or IPv6 (16) address`);
 }
 
@@ -148,7 +151,7 @@ function optionalIp(m: MsgMap, key: string, what: string): string | undefined {
 }
 
 function asMap(v: MsgValue, what: string): MsgMap {
-  if (typeof v !== 'object' || v === null || v instanceof Uint8Array || Array.isArray(v)) throw new WireError('BAD_FIELD', `${what} body is not a map`);
+  if (typeof v !== 'object' || v === null || v instanceof Uint8Array || v instanceof MsgExt || Array.isArray(v)) throw new WireError('BAD_FIELD', `${what} body is not a map`);
   return v;
 }
 
@@ -226,8 +229,15 @@ export function encodePushNodeState(n: PushNodeState): Buffer {
   return new Encoder().map({ Addr: ipToBytes(n.addr), Incarnation: n.incarnation, Meta: n.meta, Name: n.name, Port: n.port, State: n.state, Vsn: vsnBytes(n.vsn) }).finish();
 }
 
+/** Types whose [type][msgpack body] is a whole message on UDP (user messages are opaque bytes). */
+const BODY_TYPES: ReadonlySet<number> = new Set([MsgType.ping, MsgType.indirectPing, MsgType.ack, MsgType.nack, MsgType.suspect, MsgType.alive, MsgType.dead]);
+
+/** Go's struct name for each type byte, for error messages. */
+const GO_NAMES: Record<number, string> = { 0: 'ping', 1: 'indirectPingReq', 2: 'ackResp', 3: 'suspect', 4: 'alive', 5: 'dead', 6: 'pushPull', 7: 'compound', 8: 'user', 9: 'compress', 10: 'encrypt', 11: 'nackResp', 12: 'hasCrc', 13: 'errResp', 244: 'hasLabel' };
+
 export function decodeBody(type: number, body: MsgValue): Message {
-  const what = Object.keys(MsgType).find((k) => MsgType[k as keyof typeof MsgType] === type) ?? `type ${type}`;
+  const what = GO_NAMES[type] ?? `type ${type}`;
+  if (!BODY_TYPES.has(type)) throw new WireError('BAD_TYPE', `message type ${type} (${what}) has no msgpack body here`);
   const m = asMap(body, what);
   switch (type) {
     case MsgType.ping:
@@ -254,9 +264,9 @@ export function decodeMessage(buf: Uint8Array): Message {
   if (buf.length === 0) throw new WireError('TRUNCATED', 'empty message');
   const type = buf[0]!;
   if (type === MsgType.user) return { type: 'user', payload: buf.subarray(1) };
-  const { value, end } = decodeAt(buf, 1);
-  if (end !== buf.length) throw new WireError('BAD_FIELD', `${buf.length - end} stray bytes after message type ${type}`);
-  return decodeBody(type, value);
+  if (!BODY_TYPES.has(type)) throw new WireError('BAD_TYPE', `message type ${type} (${GO_NAMES[type] ?? 'unknown'}) is not a message that can be decoded on its own`);
+  // Like Go's decoder (one value read from the part), bytes after the body are ignored.
+  return decodeBody(type, decodeAt(buf, 1).value);
 }
 
 export function decodePushPullHeader(v: MsgValue): PushPullHeader {
@@ -285,6 +295,11 @@ export function decodeErrResp(v: MsgValue): ErrResp {
 
 export function encodeErrResp(e: ErrResp): Buffer {
   return message(MsgType.err, { Error: e.error });
+}
+
+/** The msgpack body of a reliable (TCP) user message header, without its type byte. */
+export function encodeUserMsgHeader(h: UserMsgHeader): Buffer {
+  return new Encoder().map({ UserMsgLen: h.userMsgLen }).finish();
 }
 
 export function decodeUserMsgHeader(v: MsgValue): UserMsgHeader {

@@ -8,10 +8,10 @@ import { compressMessage, decompressMessage } from './compress.js';
 import { unwrapCrc, wrapCrc, HAS_CRC_MSG } from './crc.js';
 import {
   decodeBody, decodeErrResp, decodeMessage, decodePushNodeState, decodePushPullHeader, decodeUserMsgHeader,
-  encodeErrResp, encodePushNodeState, encodePushPullHeader, MsgType,
+  encodeAck, encodeErrResp, encodePing, encodePushNodeState, encodePushPullHeader, encodeUserMsgHeader, MsgType,
   type Ack, type Message, type Ping, type PushNodeState, type PushPullHeader,
 } from './messages.js';
-import { decodeAt, Encoder } from './msgpack.js';
+import { decodeAt } from './msgpack.js';
 import { decryptPacket, decryptStream, encryptPacket, encryptStream, type Keyring } from './security.js';
 
 export interface WireOptions {
@@ -33,6 +33,11 @@ export interface DecodedPacket {
 }
 
 const MAX_NESTING = 4;
+/**
+ * Decompressed bytes one UDP packet may expand to, over all its compress wrappers together (a Go
+ * peer only compresses what fits in one datagram; a shared budget stops nested compress bombs).
+ */
+export const MAX_PACKET_EXPANSION = 1 << 20;
 
 function encrypting(o: WireOptions): boolean {
   return (o.keyring?.size ?? 0) > 0 && o.verifyOutgoing !== false;
@@ -73,11 +78,11 @@ export function decodePacket(packet: Uint8Array, o: WireOptions = {}): DecodedPa
   }
   if (buf.length >= 5 && buf[0] === HAS_CRC_MSG) buf = unwrapCrc(buf);
   const out: DecodedPacket = { messages: [], errors: [], truncatedParts: 0 };
-  unwrap(buf, 0, out, true);
+  unwrap(buf, 0, out, true, { left: MAX_PACKET_EXPANSION });
   return out;
 }
 
-function unwrap(buf: Uint8Array, depth: number, out: DecodedPacket, top: boolean): void {
+function unwrap(buf: Uint8Array, depth: number, out: DecodedPacket, top: boolean, budget: { left: number }): void {
   if (depth > MAX_NESTING) throw new WireError('TOO_DEEP', `compound/compress nested deeper than ${MAX_NESTING}`);
   if (buf.length === 0) throw new WireError('TRUNCATED', 'empty message');
   const type = buf[0]!;
@@ -86,7 +91,7 @@ function unwrap(buf: Uint8Array, depth: number, out: DecodedPacket, top: boolean
     out.truncatedParts += c.truncated;
     for (const part of c.parts) {
       try {
-        unwrap(part, depth + 1, out, false);
+        unwrap(part, depth + 1, out, false, budget);
       } catch (err) {
         if (!(err instanceof WireError)) throw err;
         out.errors.push(err);
@@ -95,7 +100,9 @@ function unwrap(buf: Uint8Array, depth: number, out: DecodedPacket, top: boolean
     return;
   }
   if (type === MsgType.compress) {
-    unwrap(decompressMessage(buf, 1 << 20), depth + 1, out, false);
+    const plain = decompressMessage(buf, budget.left);
+    budget.left -= plain.length;
+    unwrap(plain, depth + 1, out, false, budget);
     return;
   }
   try {
@@ -106,18 +113,24 @@ function unwrap(buf: Uint8Array, depth: number, out: DecodedPacket, top: boolean
   }
 }
 
+export interface PacketOptions extends WireOptions {
+  /** Add the CRC wrapper. When left out, it is added if `peerPMax` (the peer's Vsn[1]) is 5 or more. */
+  crc?: boolean;
+  peerPMax?: number;
+}
+
 /**
  * Builds one UDP packet from encoded messages: a compound when there are several, compressed if
  * that is smaller, a CRC when the peer understands protocol 5, then encryption and label.
  */
-export function encodePacket(messages: readonly Uint8Array[], o: WireOptions & { crc?: boolean } = {}): Buffer {
+export function encodePacket(messages: readonly Uint8Array[], o: PacketOptions = {}): Buffer {
   if (messages.length === 0) throw new WireError('BAD_FIELD', 'a packet needs at least one message');
   let buf: Buffer = messages.length === 1 ? Buffer.from(messages[0]!) : makeCompound(messages);
   if (o.compress) {
     const c = compressMessage(buf);
     if (c.length < buf.length) buf = c;
   }
-  if (o.crc) buf = wrapCrc(buf);
+  if (o.crc ?? (o.peerPMax !== undefined && o.peerPMax >= 5)) buf = wrapCrc(buf);
   if (encrypting(o)) buf = encryptPacket(o.keyring!, buf, o.label ? Buffer.from(o.label) : undefined);
   return addLabel(buf, o.label);
 }
@@ -137,22 +150,35 @@ export type StreamMessage =
   | { type: 'user'; payload: Uint8Array }
   | { type: 'err'; error: string };
 
-const MAX_STREAM = 20 * 1024 * 1024;
+/**
+ * Most bytes one stream exchange may take. Go caps the parts (user state and user messages 20 MiB,
+ * an encrypted frame 20 MiB, 1 048 576 node states, 40 MiB decompressed), not the whole; this bound
+ * leaves room for all of those while still refusing an endless stream.
+ */
+export const MAX_STREAM = 64 * 1024 * 1024;
 
 /**
- * Decodes a whole TCP stream (one exchange). Returns undefined when more bytes are needed, so a
- * reader can call it as data arrives; throws WireError when the stream is malformed.
+ * Decodes a TCP stream (one exchange) from the bytes received so far. Returns undefined while the
+ * outermost frame is incomplete, so a reader can call it as data arrives; throws WireError when the
+ * stream is malformed, including when a complete encrypted or compressed frame holds a cut-short
+ * message (no more bytes can fix that).
  */
 export function decodeStream(stream: Uint8Array, o: WireOptions = {}): { message: StreamMessage; end: number } | undefined {
+  const state = { inner: false };
   try {
-    return decodeStreamFull(stream, o);
+    return decodeStreamFull(stream, o, state);
   } catch (err) {
-    if (err instanceof WireError && err.code === 'TRUNCATED') return undefined;
+    if (err instanceof WireError && err.code === 'TRUNCATED' && !state.inner) return undefined;
     throw err;
   }
 }
 
-function decodeStreamFull(stream: Uint8Array, o: WireOptions): { message: StreamMessage; end: number } {
+/** Decodes a whole received stream; an incomplete one is a TRUNCATED WireError. */
+export function decodeCompleteStream(stream: Uint8Array, o: WireOptions = {}): { message: StreamMessage; end: number } {
+  return decodeStreamFull(stream, o, { inner: false });
+}
+
+function decodeStreamFull(stream: Uint8Array, o: WireOptions, state: { inner: boolean }): { message: StreamMessage; end: number } {
   if (stream.length > MAX_STREAM) throw new WireError('TOO_LARGE', `stream exceeds ${MAX_STREAM} bytes`);
   const labelled = stripLabel(stream, o.label);
   const labelLen = stream.length - labelled.length;
@@ -162,13 +188,16 @@ function decodeStreamFull(stream: Uint8Array, o: WireOptions): { message: Stream
   if (buf[0] === MsgType.encrypt) {
     if (!o.keyring || o.keyring.size === 0) throw new WireError('DECRYPT', 'an encrypted stream arrived but no key is configured');
     const d = decryptStream(o.keyring, buf, o.label ? Buffer.from(o.label) : undefined);
+    state.inner = true; // the frame is complete: whatever is missing inside it will never arrive
     buf = d.plain;
     end = labelLen + d.end;
+    if (buf.length === 0) throw new WireError('TRUNCATED', 'empty encrypted stream message');
   } else if ((o.keyring?.size ?? 0) > 0 && o.verifyIncoming !== false) {
     throw new WireError('DECRYPT', 'encryption is configured but the remote stream is not encrypted');
   }
   if (buf[0] === MsgType.compress) {
     const { end: cEnd } = decodeAt(buf, 1);
+    state.inner = true;
     const inner = decompressMessage(buf.subarray(0, cEnd));
     end ??= labelLen + cEnd;
     return { message: parseStreamMessage(inner).message, end };
@@ -228,13 +257,24 @@ export function encodePushPullStream(p: { join: boolean; nodes: readonly PushNod
   return frameStream(Buffer.concat(parts), o);
 }
 
+/** Frames an already encoded [type][body] message for a stream. */
 export function encodeStreamMessage(msg: Uint8Array, o: WireOptions = {}): Buffer {
   return frameStream(msg, o);
 }
 
+/** The TCP fallback ping. */
+export function encodePingStream(p: Ping, o: WireOptions = {}): Buffer {
+  return frameStream(encodePing(p), o);
+}
+
+/** The ack a TCP ping is answered with. */
+export function encodeAckStream(a: Ack, o: WireOptions = {}): Buffer {
+  return frameStream(encodeAck(a), o);
+}
+
+/** A reliable user message: [8] + userMsgHeader{UserMsgLen} + the payload. */
 export function encodeUserStream(payload: Uint8Array, o: WireOptions = {}): Buffer {
-  const header = new Encoder().uint(MsgType.user).map({ UserMsgLen: payload.length }).finish();
-  return frameStream(Buffer.concat([header, payload]), o);
+  return frameStream(Buffer.concat([Uint8Array.of(MsgType.user), encodeUserMsgHeader({ userMsgLen: payload.length }), payload]), o);
 }
 
 export function encodeErrStream(error: string, o: WireOptions = {}): Buffer {

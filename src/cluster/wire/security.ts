@@ -66,8 +66,20 @@ export class Keyring {
   }
 }
 
-function seal(key: Uint8Array, plain: Uint8Array, aad: Uint8Array | undefined, vsn: number): Buffer {
-  const nonce = randomBytes(NONCE);
+export interface SealOptions {
+  /** Encryption version: 1 (memberlist protocol >= 2, what Serf uses) or 0 (protocol 1, PKCS#7 padded). */
+  vsn?: 0 | 1;
+  /** A fixed nonce, only for reproducing captured bytes in tests; normally 12 random bytes. */
+  nonce?: Uint8Array;
+}
+
+/** Smallest valid blob: version, nonce, tag, and for version 0 one block of padding. */
+function minLength(vsn: number): number {
+  return ENCRYPT_OVERHEAD + (vsn === 0 ? 16 : 0);
+}
+
+function seal(key: Uint8Array, plain: Uint8Array, aad: Uint8Array | undefined, { vsn = ENCRYPT_VERSION, nonce = randomBytes(NONCE) }: SealOptions): Buffer {
+  if (nonce.length !== NONCE) throw new WireError('BAD_FIELD', `a GCM nonce is ${NONCE} bytes, got ${nonce.length}`);
   const c = createCipheriv(cipherName(key), key, nonce);
   if (aad && aad.length > 0) c.setAAD(aad);
   const body = vsn === 0 ? pkcs7Pad(plain) : plain;
@@ -75,9 +87,10 @@ function seal(key: Uint8Array, plain: Uint8Array, aad: Uint8Array | undefined, v
 }
 
 function open(keys: readonly Uint8Array[], blob: Uint8Array, aad: Uint8Array | undefined): Buffer {
-  if (blob.length < ENCRYPT_OVERHEAD) throw new WireError('DECRYPT', `encrypted payload of ${blob.length} bytes is shorter than its ${ENCRYPT_OVERHEAD}-byte overhead`);
+  if (blob.length === 0) throw new WireError('DECRYPT', 'empty encrypted payload');
   const vsn = blob[0]!;
   if (vsn > 1) throw new WireError('DECRYPT', `unsupported encryption version ${vsn}`);
+  if (blob.length < minLength(vsn)) throw new WireError('DECRYPT', `encrypted payload of ${blob.length} bytes is shorter than the ${minLength(vsn)} bytes version ${vsn} needs`);
   const nonce = blob.subarray(1, 1 + NONCE);
   const ct = blob.subarray(1 + NONCE, blob.length - TAG);
   const tag = blob.subarray(blob.length - TAG);
@@ -106,10 +119,11 @@ function pkcs7Unpad(b: Buffer): Buffer {
   return b.subarray(0, b.length - n);
 }
 
-export function encryptPacket(ring: Keyring, plain: Uint8Array, label?: Uint8Array): Buffer {
+/** A UDP packet's encrypted form: [vsn][nonce][ciphertext][tag], AAD = the label (if any). */
+export function encryptPacket(ring: Keyring, plain: Uint8Array, label?: Uint8Array, opts: SealOptions = {}): Buffer {
   const key = ring.primary;
   if (!key) throw new WireError('DECRYPT', 'no primary key to encrypt with');
-  return seal(key, plain, label, ENCRYPT_VERSION);
+  return seal(key, plain, label, opts);
 }
 
 export function decryptPacket(ring: Keyring, blob: Uint8Array, label?: Uint8Array): Buffer {
@@ -117,14 +131,15 @@ export function decryptPacket(ring: Keyring, blob: Uint8Array, label?: Uint8Arra
 }
 
 /** [10][u32 BE length][encrypted blob] for a TCP stream. */
-export function encryptStream(ring: Keyring, plain: Uint8Array, label?: Uint8Array): Buffer {
+export function encryptStream(ring: Keyring, plain: Uint8Array, label?: Uint8Array, opts: SealOptions = {}): Buffer {
   const key = ring.primary;
   if (!key) throw new WireError('DECRYPT', 'no primary key to encrypt with');
+  const vsn = opts.vsn ?? ENCRYPT_VERSION;
   const header = Buffer.allocUnsafe(5);
   header[0] = MsgType.encrypt;
-  header.writeUInt32BE(ENCRYPT_OVERHEAD + plain.length, 1);
+  header.writeUInt32BE(ENCRYPT_OVERHEAD + plain.length + (vsn === 0 ? 16 - (plain.length % 16) : 0), 1);
   const aad = label ? Buffer.concat([header, label]) : header;
-  return Buffer.concat([header, seal(key, plain, aad, ENCRYPT_VERSION)]);
+  return Buffer.concat([header, seal(key, plain, aad, opts)]);
 }
 
 /** The plaintext of an encrypted stream message (buf starts with [10][len]); also returns bytes consumed. */
