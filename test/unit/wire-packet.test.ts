@@ -90,8 +90,11 @@ t.test('incoming UDP: CRC, compounds with bad or cut parts, nesting, types, bomb
   t.equal(r.messages.length, 2, 'good parts still delivered');
   t.same(r.errors.map((e) => e.code), ['BAD_FIELD', 'BAD_TYPE'], 'bad parts reported by code');
   const cut = makeCompound([ping, ping, ping]);
-  t.match(decodePacket(cut.subarray(0, cut.length - 10)), { truncatedParts: 1, errors: [] });
-  t.equal(decodePacket(cut.subarray(0, cut.length - 10)).messages.length, 2);
+  const cutShort = decodePacket(cut.subarray(0, cut.length - 10));
+  t.equal(cutShort.truncatedParts, 1);
+  t.equal(cutShort.messages.length, 2, 'the complete parts are still delivered');
+  t.same(cutShort.errors.map((e) => e.code), ['TRUNCATED'], 'and the cut one is reported, so it can be counted');
+  t.match(cutShort.errors[0]!.message, /3 parts: the last 1 cut short/);
   let deep: Buffer = ping;
   for (let i = 0; i < 6; i++) deep = makeCompound([deep]);
   t.match(decodePacket(deep), { messages: [], errors: [{ code: 'TOO_DEEP' }] }, 'nesting is bounded');
@@ -103,6 +106,24 @@ t.test('incoming UDP: CRC, compounds with bad or cut parts, nesting, types, bomb
   const half = encodeCompress({ algo: 0, buf: lzwCompress(Buffer.concat([Buffer.alloc(MAX_PACKET_EXPANSION / 2, 8)])) });
   const shared = makeCompound([half, half, half]);
   t.match(decodePacket(shared).errors.map((e) => e.code), ['TOO_LARGE'], 'the budget is shared by all compress parts of a packet');
+});
+
+t.test('TCP with a label: only the dialled side writes the header, both sides put the label in the AAD', async (t) => {
+  const ring = new Keyring([randomBytes(32)]);
+  const o = { keyring: ring, compress: true, label: 'lab' };
+  const request = encodePushPullStream({ join: true, nodes }, o);
+  t.same(request.subarray(0, 6), Buffer.from([244, 3, 0x6c, 0x61, 0x62, 10]), 'the request: label header, then the encrypted frame');
+  t.equal(decodeCompleteStream(request, o).message.type, 'pushPull', 'read on the accepting side, header expected');
+  const reply = encodePushPullStream({ join: true, nodes }, { ...o, labelHeader: false });
+  t.equal(reply[0], 10, 'the reply on the accepted connection starts with the frame, no header');
+  t.equal(decodeCompleteStream(reply, { ...o, labelHeader: false }).message.type, 'pushPull', 'read by the dialler');
+  t.throws(() => decodeCompleteStream(reply, o), { code: 'BAD_LABEL' }, 'a header-less stream on an accepted connection is refused');
+  t.throws(() => decodeCompleteStream(reply, { keyring: ring, labelHeader: false }), { code: 'DECRYPT' }, 'the label is in the AAD of the reply too');
+  t.throws(() => decodeCompleteStream(request, { ...o, labelHeader: false }), { code: 'DECRYPT' }, 'a header where none belongs is not a frame');
+  const plainReply = encodeAckStream({ seqNo: 1, payload: null }, { label: 'lab', labelHeader: false });
+  t.same(plainReply, encodeAck({ seqNo: 1, payload: null }), 'unencrypted, a reply is exactly the message');
+  t.match(decodeCompleteStream(plainReply, { label: 'lab', labelHeader: false }).message, { type: 'ack', seqNo: 1 });
+  t.equal(decodeStream(request.subarray(0, 3), o), undefined, 'a header still arriving: wait');
 });
 
 t.test('TCP: push/pull built and read back, plain, compressed, encrypted, labelled', async (t) => {

@@ -22,13 +22,22 @@ export interface WireOptions {
   verifyOutgoing?: boolean;
   /** memberlist >= 0.3 label; empty means none (Serf 0.9 / memberlist 0.2 know no labels). */
   label?: string;
+  /**
+   * Streams only: whether this stream carries the label header. memberlist writes it once, at the
+   * start of a connection it dials; what the accepting side writes back (the push/pull reply, the
+   * ack, an errResp) has none, though the label is still part of the AAD. So: true (the default)
+   * for what we send on a connection we opened and what we read on one we accepted; false for a
+   * reply we write on an accepted connection and for the reply we read on one we opened.
+   */
+  labelHeader?: boolean;
   compress?: boolean;
 }
 
 export interface DecodedPacket {
   messages: Message[];
-  /** Parts that could not be decoded; the others were still delivered. */
+  /** Parts that could not be decoded (and one TRUNCATED per compound cut short); the others were still delivered. */
   errors: WireError[];
+  /** Compound parts declared but cut off by the end of the packet. */
   truncatedParts: number;
 }
 
@@ -88,7 +97,10 @@ function unwrap(buf: Uint8Array, depth: number, out: DecodedPacket, top: boolean
   const type = buf[0]!;
   if (type === MsgType.compound) {
     const c = decodeCompound(buf);
-    out.truncatedParts += c.truncated;
+    if (c.truncated > 0) {
+      out.truncatedParts += c.truncated;
+      out.errors.push(new WireError('TRUNCATED', `compound of ${c.parts.length + c.truncated} parts: the last ${c.truncated} cut short (the ${c.parts.length} complete ones are kept)`));
+    }
     for (const part of c.parts) {
       try {
         unwrap(part, depth + 1, out, false, budget);
@@ -180,7 +192,8 @@ export function decodeCompleteStream(stream: Uint8Array, o: WireOptions = {}): {
 
 function decodeStreamFull(stream: Uint8Array, o: WireOptions, state: { inner: boolean }): { message: StreamMessage; end: number } {
   if (stream.length > MAX_STREAM) throw new WireError('TOO_LARGE', `stream exceeds ${MAX_STREAM} bytes`);
-  const labelled = stripLabel(stream, o.label);
+  // A reply carries no label header (see labelHeader): nothing to strip, and a 244 here is no message type.
+  const labelled = o.labelHeader === false ? stream : stripLabel(stream, o.label);
   const labelLen = stream.length - labelled.length;
   let buf = labelled;
   let end: number | undefined;
@@ -243,12 +256,12 @@ function parseStreamMessage(buf: Uint8Array): { message: StreamMessage; end: num
   }
 }
 
-/** Frames one stream message as memberlist sends it: compressed if enabled, then encrypted, then labelled. */
+/** Frames one stream message as memberlist sends it: compressed if enabled, then encrypted, then labelled (unless labelHeader is false). */
 function frameStream(plain: Uint8Array, o: WireOptions): Buffer {
   let buf: Buffer = Buffer.from(plain);
   if (o.compress) buf = compressMessage(buf);
   if (encrypting(o)) buf = encryptStream(o.keyring!, buf, o.label ? Buffer.from(o.label) : undefined);
-  return addLabel(buf, o.label);
+  return o.labelHeader === false ? buf : addLabel(buf, o.label);
 }
 
 export function encodePushPullStream(p: { join: boolean; nodes: readonly PushNodeState[]; userState?: Uint8Array }, o: WireOptions = {}): Buffer {
