@@ -2,6 +2,7 @@
 // /swarm, /swarm/join-token (shoal's rotate), /info and /nodes.
 import { isIP } from 'node:net';
 import type { AgentConfig } from '../config/agent-config.js';
+import { fingerprint } from '../cluster/gossip-keys.js';
 import { SwarmError, type NodeRecord, type Swarm } from '../cluster/swarm.js';
 import { packageVersion } from '../util/paths.js';
 import { ApiError, type ApiRequest, type Handler } from './http.js';
@@ -47,6 +48,12 @@ function advertiseAddr(b: Record<string, unknown>, config: AgentConfig): string 
   return a;
 }
 
+/** This node's live gossip keyring as fingerprints (shoal's addition to /info). */
+function keyringView(swarm: Swarm): { Keys: string[]; Primary: string } | undefined {
+  const k = swarm.gossipKeyring();
+  return k && { Keys: k.keys, Primary: k.primary };
+}
+
 export function addSwarmRoutes(router: Router, swarm: Swarm, config: AgentConfig): void {
   router.add('POST', '/swarm/init', swarmHandler(async (req) => {
     const b = body(req);
@@ -76,7 +83,24 @@ export function addSwarmRoutes(router: Router, swarm: Swarm, config: AgentConfig
   router.add('GET', '/swarm', swarmHandler(() => {
     swarm.requireManager();
     const s = swarm.clusterSettings()!;
-    return { body: { ID: s.id, CreatedAt: s.createdAt, JoinTokens: swarm.joinTokens(), DefaultAddrPool: s.defaultAddrPool, SubnetSize: s.subnetSize, Spec: { Name: 'default' } } };
+    const g = s.gossip;
+    return {
+      body: {
+        ID: s.id, Version: { Index: swarm.settingsIndex() }, CreatedAt: s.createdAt, JoinTokens: swarm.joinTokens(), DefaultAddrPool: s.defaultAddrPool, SubnetSize: s.subnetSize, Spec: { Name: 'default' },
+        // shoal's: the desired gossip keyring, as fingerprints (the keys themselves never leave the store)
+        GossipKeyring: { Keys: g.keys.map(fingerprint), Primary: fingerprint(g.primary), Rotation: g.rotation ? { Phase: g.rotation.phase, Since: g.rotation.since } : null, RotatedAt: g.rotatedAt },
+      },
+    };
+  }));
+
+  // Docker's swarm update: the docker CLI rotates join tokens through it; rotateGossipKey is shoal's.
+  router.add('POST', '/swarm/update', swarmHandler((req) => {
+    swarm.requireManager();
+    const flag = (name: string) => ['1', 'true'].includes(req.query.get(name) ?? '');
+    if (flag('rotateWorkerToken')) swarm.rotateToken('worker');
+    if (flag('rotateManagerToken')) swarm.rotateToken('manager');
+    if (flag('rotateGossipKey')) swarm.rotateGossipKey();
+    return { body: '' };
   }));
 
   router.add('POST', '/swarm/join-token/{role}/rotate', swarmHandler((req) => {
@@ -96,7 +120,7 @@ export function addSwarmRoutes(router: Router, swarm: Swarm, config: AgentConfig
         ServerVersion: packageVersion,
         OperatingSystem: 'linux',
         Swarm: swarm.active
-          ? { NodeID: swarm.nodeId, NodeAddr: swarm.selfAddr(), LocalNodeState: 'active', ControlAvailable: me?.role === 'manager', Error: '', Nodes: nodes.length, Managers: nodes.filter((n) => n.role === 'manager').length, Cluster: { ID: swarm.clusterSettings()?.id ?? '' } }
+          ? { NodeID: swarm.nodeId, NodeAddr: swarm.selfAddr(), LocalNodeState: 'active', ControlAvailable: me?.role === 'manager', Error: '', Nodes: nodes.length, Managers: nodes.filter((n) => n.role === 'manager').length, Cluster: { ID: swarm.clusterSettings()?.id ?? '' }, GossipKeyring: keyringView(swarm) }
           : { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '' },
       },
     };

@@ -10,7 +10,7 @@ import { agentCommand, type AgentFlags } from './commands/agent.js';
 import { versionCommand } from './commands/version.js';
 import { membersCommand } from './commands/members.js';
 import type { NodeUpdate } from './commands/swarm.js';
-import { infoCommand, nodeInspect, nodeLs, nodeRm, nodeSetRole, nodeUpdate, swarmInit, swarmJoin, swarmJoinToken, swarmLeave } from './commands/swarm.js';
+import { infoCommand, nodeInspect, nodeLs, nodeRm, nodeSetRole, nodeUpdate, swarmInit, swarmJoin, swarmJoinToken, swarmLeave, swarmUpdate } from './commands/swarm.js';
 import { parseFormat } from './output.js';
 
 function hostOption(program: Command): string | undefined {
@@ -89,6 +89,14 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .option('--rotate', 'replace the token; the old one stops working for new joins')
     .action(async (role: string, o: { quiet?: boolean; rotate?: boolean }) => {
       await swarmJoinToken(clientFor(program), role, o, out);
+    });
+  swarm
+    .command('update')
+    .description('change the swarm: --rotate-gossip-key replaces the gossip encryption key on every node, without a restart')
+    .option('--rotate-gossip-key', 'install a new key everywhere, switch to it, then retire the old one')
+    .option('-d, --detach', 'return at once instead of waiting for the rotation to finish')
+    .action(async (o: { rotateGossipKey?: boolean; detach?: boolean }) => {
+      await swarmUpdate(clientFor(program), o, out);
     });
   swarm
     .command('leave')

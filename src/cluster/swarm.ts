@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { caCertDigest, createCa, createKeyAndCsr, loadCertAndKey, saveCertAndKey, signNodeCsr, type NodeRole } from './ca.js';
 import { newId } from './ids.js';
+import { applyKeyring, initialKeyring, nextRotationStep, primaryFirst, reportOf, RotationError, startRotation, type GossipKeyring, type KeyringReport } from './gossip-keys.js';
 import { joinCluster, JoinServer, type Admission } from './join.js';
 import { Memberlist } from './memberlist.js';
 import { formatToken, newSecret } from './token.js';
@@ -42,6 +43,16 @@ export interface ClusterSettings {
   caDigest: string;
   defaultAddrPool: string[];
   subnetSize: number;
+  /** The desired gossip keyring (gossip-keys.ts). */
+  gossip: GossipKeyring;
+}
+
+/** What a node reports about itself (the store's `node-status` table, keyed by node ID, written only by that node). */
+export interface NodeStatus {
+  id: string;
+  /** Fingerprints of the gossip keys it holds, and the one it encrypts with. */
+  gossip: KeyringReport;
+  updatedAt: string;
 }
 
 /** What this node keeps about its own membership (<data-dir>/swarm/state.json). */
@@ -59,6 +70,12 @@ export const RECONNECT_INTERVAL_MS = 3_000;
 
 /** How often tombstones older than the store's TTL are reaped (NetworkDB checks every 5 s). */
 export const REAP_INTERVAL_MS = 5_000;
+
+/** How often the leader checks whether a gossip key rotation can move on (a step needs one gossip round trip). */
+export const KEY_ROTATION_TICK_MS = 1_000;
+
+/** The leader replaces the gossip key this often, as swarmkit's key manager does (keyRotationInterval, 12 h). */
+export const GOSSIP_KEY_ROTATION_INTERVAL_MS = 12 * 3600_000;
 
 /** Docker's Version.Index for a store version: increasing with every write to the entry. */
 export function versionIndex(v: { wall: number; counter: number }): number {
@@ -90,7 +107,15 @@ function parseNode(v: unknown): NodeRecord {
 function parseSettings(v: unknown): ClusterSettings {
   const s = v as Partial<ClusterSettings>;
   if (typeof s?.id !== 'string' || typeof s.workerSecret !== 'string' || typeof s.managerSecret !== 'string' || typeof s.caDigest !== 'string') throw new Error('cluster settings need id, secrets and CA digest');
+  const g = s.gossip as Partial<GossipKeyring> | undefined;
+  if (!g || !Array.isArray(g.keys) || g.keys.length === 0 || g.keys.some((k) => typeof k !== 'string') || typeof g.primary !== 'string' || !g.keys.includes(g.primary)) throw new Error('cluster settings need a gossip keyring whose primary is one of its keys');
   return s as ClusterSettings;
+}
+
+function parseNodeStatus(v: unknown): NodeStatus {
+  const n = v as Partial<NodeStatus>;
+  if (typeof n?.id !== 'string' || !Array.isArray(n.gossip?.keys) || typeof n.gossip?.primary !== 'string') throw new Error('node status needs id and gossip keyring report');
+  return n as NodeStatus;
 }
 
 export interface SwarmOptions {
@@ -111,6 +136,8 @@ export class Swarm {
   private store: ReplicatedStore | undefined;
   private nodes: Table<NodeRecord> | undefined;
   private settings: Table<ClusterSettings> | undefined;
+  private statuses: Table<NodeStatus> | undefined;
+  private keyring: Keyring | undefined;
   private gossip: Memberlist | undefined;
   private joinServer: JoinServer | undefined;
   private replicator: StoreReplicator | undefined;
@@ -118,6 +145,8 @@ export class Swarm {
   private readonly dir: string;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private reapTimer: NodeJS.Timeout | undefined;
+  private rotationTimer: NodeJS.Timeout | undefined;
+  private readonly stopWatching: (() => void)[] = [];
 
   constructor(private readonly opts: SwarmOptions) {
     this.dir = join(opts.dataDir, 'swarm');
@@ -151,11 +180,12 @@ export class Swarm {
     mkdirSync(join(this.dir, 'certs'), { recursive: true, mode: 0o700 });
     saveCertAndKey(join(this.dir, 'certs'), 'ca', ca);
     saveCertAndKey(join(this.dir, 'certs'), 'node', node);
-    this.local = { clusterId, nodeId, advertiseAddr: req.advertiseAddr, listenPort: req.listenPort, gossipKeys: [randomBytes(32).toString('base64')], peers: [`${req.advertiseAddr}:${this.opts.gossipPort}`] };
+    const gossipKey = newGossipKey();
+    this.local = { clusterId, nodeId, advertiseAddr: req.advertiseAddr, listenPort: req.listenPort, gossipKeys: [gossipKey], peers: [`${req.advertiseAddr}:${this.opts.gossipPort}`] };
     this.saveLocal();
     await this.run();
     const now = new Date().toISOString();
-    this.settings!.put('settings', { id: clusterId, createdAt: now, workerSecret: newSecret(), managerSecret: newSecret(), caDigest: caCertDigest(ca.certPem), defaultAddrPool: req.defaultAddrPool, subnetSize: req.subnetSize });
+    this.settings!.put('settings', { id: clusterId, createdAt: now, workerSecret: newSecret(), managerSecret: newSecret(), caDigest: caCertDigest(ca.certPem), defaultAddrPool: req.defaultAddrPool, subnetSize: req.subnetSize, gossip: initialKeyring(gossipKey, now) });
     this.putSelf('manager', now);
     return nodeId;
   }
@@ -204,6 +234,8 @@ export class Swarm {
     }
     if (this.reconnectTimer) clearInterval(this.reconnectTimer);
     if (this.reapTimer) clearInterval(this.reapTimer);
+    if (this.rotationTimer) clearInterval(this.rotationTimer);
+    for (const stop of this.stopWatching.splice(0)) stop();
     await this.joinServer?.close();
     this.replicator?.close();
     this.store?.close();
@@ -223,10 +255,32 @@ export class Swarm {
     return this.settings?.get('settings')?.value;
   }
 
+  /** Docker's Version.Index of the cluster object. */
+  settingsIndex(): number {
+    const v = this.settings?.get('settings')?.version;
+    return v ? versionIndex(v) : 0;
+  }
+
   joinTokens(): { Worker: string; Manager: string } {
     const s = this.clusterSettings();
     if (!s) throw new SwarmError('the cluster settings have not reached this node yet; try again in a moment', 503);
     return { Worker: formatToken(s.caDigest, s.workerSecret), Manager: formatToken(s.caDigest, s.managerSecret) };
+  }
+
+  /** Starts replacing the gossip key; the leader finishes it once every alive node has each step (gossip-keys.ts). */
+  rotateGossipKey(): void {
+    const s = this.clusterSettings()!;
+    try {
+      this.settings!.put('settings', { ...s, gossip: startRotation(s.gossip, newGossipKey(), new Date().toISOString()) });
+    } catch (err) {
+      if (err instanceof RotationError) throw new SwarmError(err.message, 409);
+      throw err;
+    }
+  }
+
+  /** This node's live gossip keyring, as fingerprints. */
+  gossipKeyring(): KeyringReport | undefined {
+    return this.keyring ? reportOf(this.keyring) : undefined;
   }
 
   rotateToken(which: 'worker' | 'manager'): void {
@@ -253,6 +307,10 @@ export class Swarm {
 
   leaderId(): string | undefined {
     return this.nodeRecords().filter((n) => n.role === 'manager' && this.nodeState(n.id) === 'ready').map((n) => n.id).sort()[0];
+  }
+
+  isLeader(): boolean {
+    return this.local !== undefined && this.leaderId() === this.local.nodeId;
   }
 
   selfAddr(): string | undefined {
@@ -322,10 +380,14 @@ export class Swarm {
     this.store = new ReplicatedStore({ node: l.nodeId, persistence: new FilePersistence(join(this.opts.dataDir, 'store')) });
     this.nodes = this.store.defineTable('nodes', parseNode);
     this.settings = this.store.defineTable('cluster', parseSettings);
+    this.statuses = this.store.defineTable('node-status', parseNodeStatus);
+    this.keyring = Keyring.fromBase64(l.gossipKeys);
+    this.stopWatching.push(this.settings.watch(() => this.followKeyring()));
+    this.stopWatching.push(this.statuses.watch(() => this.stepRotation()));
     this.store.restore();
     this.replicator = new StoreReplicator(this.store);
     this.gossip = new Memberlist({
-      name: l.nodeId, addr: l.advertiseAddr, port: this.opts.gossipPort, keyring: Keyring.fromBase64(l.gossipKeys),
+      name: l.nodeId, addr: l.advertiseAddr, port: this.opts.gossipPort, keyring: this.keyring,
       delegate: this.replicator, log: this.opts.log.child({ component: 'gossip' }),
       config: { delegateMin: 0, delegateMax: 0, delegateVersion: 0 },
     });
@@ -335,6 +397,9 @@ export class Swarm {
     this.reconnectTimer.unref();
     this.reapTimer = setInterval(() => this.store?.reap(), REAP_INTERVAL_MS);
     this.reapTimer.unref();
+    this.rotationTimer = setInterval(() => this.stepRotation(), KEY_ROTATION_TICK_MS);
+    this.rotationTimer.unref();
+    this.reportStatus();
     const ca = loadCertAndKey(join(this.dir, 'certs'), 'ca');
     const node = loadCertAndKey(join(this.dir, 'certs'), 'node');
     if (ca && node) {
@@ -355,6 +420,51 @@ export class Swarm {
     const id = newId();
     const now = new Date().toISOString();
     this.nodes!.put(id, { id, hostname: req.nodeName, role: req.role, availability: 'active', labels: {}, addr: req.advertiseAddr, engineVersion: packageVersion, createdAt: now, updatedAt: now });
-    return { nodeId: id, clusterId: this.local!.clusterId, gossipKeys: this.local!.gossipKeys, peers: [`${this.local!.advertiseAddr}:${this.opts.gossipPort}`] };
+    const keys = this.clusterSettings() ? primaryFirst(this.clusterSettings()!.gossip) : this.local!.gossipKeys;
+    return { nodeId: id, clusterId: this.local!.clusterId, gossipKeys: keys, peers: [`${this.local!.advertiseAddr}:${this.opts.gossipPort}`] };
   }
+
+  // ---- the gossip keyring ----
+
+  /** Applies the desired keyring to the live one, remembers it for restarts, and reports it. */
+  private followKeyring(): void {
+    const desired = this.clusterSettings()?.gossip;
+    if (!desired || !this.keyring || !this.local) return;
+    if (!applyKeyring(this.keyring, desired)) return;
+    this.local.gossipKeys = this.keyring.list().map((k) => k.toString('base64'));
+    this.saveLocal();
+    this.opts.log.info({ keyring: reportOf(this.keyring) }, 'gossip keyring changed');
+    this.reportStatus();
+  }
+
+  private reportStatus(): void {
+    if (!this.statuses || !this.keyring || !this.local) return;
+    const gossip = reportOf(this.keyring);
+    const current = this.statuses.get(this.local.nodeId)?.value;
+    if (current && current.gossip.primary === gossip.primary && current.gossip.keys.join() === gossip.keys.join()) return;
+    this.statuses.put(this.local.nodeId, { id: this.local.nodeId, gossip, updatedAt: new Date().toISOString() });
+  }
+
+  /** On the leader: moves a rotation on when every alive node has confirmed its step; starts one when the key is old. */
+  private stepRotation(): void {
+    if (!this.isLeader()) return;
+    const s = this.clusterSettings();
+    if (!s) return;
+    const now = new Date();
+    if (!s.gossip.rotation && now.getTime() - Date.parse(s.gossip.rotatedAt) > GOSSIP_KEY_ROTATION_INTERVAL_MS) {
+      this.rotateGossipKey();
+      return;
+    }
+    const alive = this.nodeRecords().filter((n) => this.nodeState(n.id) === 'ready');
+    const reports = alive.map((n) => this.statuses!.get(n.id)?.value.gossip ?? { keys: [], primary: '' });
+    const next = nextRotationStep(s.gossip, reports, now.toISOString());
+    if (!next) return;
+    this.opts.log.info({ phase: next.rotation?.phase ?? 'done' }, 'gossip key rotation moves on');
+    this.settings!.put('settings', { ...s, gossip: next });
+  }
+}
+
+/** A new AES-256 gossip key, base64 (Docker's are AES-128; memberlist takes 16, 24 or 32 bytes). */
+function newGossipKey(): string {
+  return randomBytes(32).toString('base64');
 }

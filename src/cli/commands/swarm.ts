@@ -41,12 +41,29 @@ export async function swarmJoinToken(client: ApiClient, role: string, o: { quiet
   out(joinCommandText(token, await managerAddr(client)) + '\n');
 }
 
+/** `shoal swarm update --rotate-gossip-key`: starts a rotation and, unless detached, waits for it to finish. */
+export async function swarmUpdate(client: ApiClient, o: { rotateGossipKey?: boolean; detach?: boolean }, out: Out): Promise<void> {
+  if (!o.rotateGossipKey) throw new Error('nothing to update: give --rotate-gossip-key');
+  const before = (await client.get<SwarmView>('/swarm')).body.GossipKeyring.Primary;
+  await client.request('POST', '/swarm/update?rotateGossipKey=true');
+  if (o.detach) return out('Gossip key rotation started.');
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const k = (await client.get<SwarmView>('/swarm')).body.GossipKeyring;
+    if (!k.Rotation && k.Primary !== before) return out(`Gossip key rotated: every node now encrypts with ${k.Primary}.`);
+    if (Date.now() > deadline) throw new Error(`the gossip key rotation has not finished after 60 s (phase ${k.Rotation?.Phase ?? '?'}): a node that is up has not confirmed the new key; it goes on by itself once that node does`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+interface SwarmView { GossipKeyring: { Keys: string[]; Primary: string; Rotation: { Phase: string; Since: string } | null } }
+
 export async function swarmLeave(client: ApiClient, force: boolean, out: Out): Promise<void> {
   await client.request('POST', `/swarm/leave${force ? '?force=1' : ''}`);
   out('Node left the swarm.');
 }
 
-interface InfoView { Name: string; ServerVersion: string; Swarm: { LocalNodeState: string; NodeID: string; NodeAddr: string; ControlAvailable: boolean; Nodes?: number; Managers?: number; Cluster?: { ID: string } } }
+interface InfoView { Name: string; ServerVersion: string; Swarm: { LocalNodeState: string; NodeID: string; NodeAddr: string; ControlAvailable: boolean; Nodes?: number; Managers?: number; Cluster?: { ID: string }; GossipKeyring?: { Keys: string[]; Primary: string } } }
 
 export async function infoCommand(client: ApiClient, format: OutputFormat, out: Out): Promise<void> {
   const info = (await client.get<InfoView>('/info')).body;
@@ -57,6 +74,7 @@ export async function infoCommand(client: ApiClient, format: OutputFormat, out: 
     lines.push(`  NodeID: ${s.NodeID}`, `  Is Manager: ${s.ControlAvailable}`);
     if (s.ControlAvailable) lines.push(`  ClusterID: ${s.Cluster?.ID ?? ''}`, `  Managers: ${s.Managers}`, `  Nodes: ${s.Nodes}`);
     lines.push(`  Node Address: ${s.NodeAddr}`);
+    if (s.GossipKeyring) lines.push(`  Gossip Keys: ${s.GossipKeyring.Keys.length} (encrypting with ${s.GossipKeyring.Primary})`);
   }
   out(lines.join('\n'));
 }

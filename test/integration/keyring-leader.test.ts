@@ -1,0 +1,61 @@
+// Two cluster-core behaviours in one 3-node lab: the gossip key is rotated on every node without a
+// restart (and a node restarted afterwards still talks), and when the leader's agent dies another
+// manager takes over within failure-detection time, the old one getting it back when it returns.
+import t from 'tap';
+import { Lab } from '../lib/lab.js';
+import { until } from '../lib/wait.js';
+
+interface Info { Swarm: { NodeID: string; GossipKeyring?: { Keys: string[]; Primary: string } } }
+interface NodeJson { ID: string; Description: { Hostname: string }; Status: { State: string }; Spec: { Labels: Record<string, string> }; ManagerStatus?: { Leader: boolean; Reachability: string } }
+
+const lab = new Lab('k');
+const nodes = ['node1', 'node2', 'node3'];
+const keyring = (node: string) => lab.json<Info>(node, 'info', '--format', 'json')?.Swarm.GossipKeyring;
+const nodeLs = (node: string) => lab.json<NodeJson[]>(node, 'node', 'ls', '--format', 'json') ?? [];
+const leaderSeenBy = (node: string) => nodeLs(node).filter((n) => n.ManagerStatus?.Leader).map((n) => n.Description.Hostname);
+const allReady = (node: string) => nodeLs(node).length === 3 && nodeLs(node).every((n) => n.Status.State === 'ready');
+
+t.test('gossip key rotation and leader failover', async (t) => {
+  lab.up(t, '--nodes', '3');
+  await until('every node to see all three Ready', () => allReady('node1'), 15_000);
+
+  const before = keyring('node1')!;
+  t.equal(before.Keys.length, 1, 'one key to start with');
+  for (const n of nodes) t.same(keyring(n), before, `${n} holds the same keyring`);
+
+  const rotated = lab.shoal('node1', 'swarm', 'update', '--rotate-gossip-key');
+  t.equal(rotated.status, 0, rotated.err);
+  t.match(rotated.out, /^Gossip key rotated: every node now encrypts with [0-9a-f]{12}\.$/);
+  const after = keyring('node1')!;
+  t.not(after.Primary, before.Primary, 'a new primary');
+  await until('every node to hold only the new key', () => nodes.every((n) => { const k = keyring(n); return k?.Keys.length === 1 && k.Primary === after.Primary; }), 10_000);
+  t.pass('all three nodes dropped the old key');
+  t.ok(allReady('node1'), 'nobody was cut off by the rotation');
+
+  t.equal(lab.shoal('node2', 'swarm', 'update', '--rotate-gossip-key').status, 1, 'a worker cannot rotate');
+  t.equal(lab.shoal('node1', 'node', 'update', '--label-add', 'after=rotation', 'node3').status, 0);
+  await until('a change made after the rotation to reach node3', () => lab.json<NodeJson[]>('node1', 'node', 'inspect', 'node3')?.[0]?.Spec.Labels.after === 'rotation', 10_000);
+
+  lab.kill('node2');
+  lab.start('node2');
+  await until('node2, restarted after the rotation, to be Ready again', () => allReady('node1'), 20_000);
+  t.same(keyring('node2'), after, 'node2 kept the new key across its restart');
+
+  // Leadership: make every node a manager; the leader is the alive manager with the lowest ID.
+  t.equal(lab.shoal('node1', 'node', 'promote', 'node2', 'node3').status, 0);
+  await until('three managers', () => nodeLs('node1').filter((n) => n.ManagerStatus).length === 3, 10_000);
+  const ids = nodeLs('node1').map((n) => ({ id: n.ID, host: n.Description.Hostname })).sort((a, b) => (a.id < b.id ? -1 : 1));
+  const [first, second] = [ids[0]!.host, ids[1]!.host];
+  for (const n of nodes) await until(`${n} to name ${first} leader`, () => leaderSeenBy(n).join() === first, 10_000);
+  t.pass(`every manager names ${first} (lowest ID) leader`);
+
+  lab.kill(first);
+  const others = nodes.filter((n) => n !== first);
+  const { ms } = await until(`the others to name ${second} leader after ${first} dies`, () => others.every((n) => leaderSeenBy(n).join() === second), 20_000);
+  t.pass(`${second} took over ${(ms / 1000).toFixed(1)} s after kill -9 of ${first} (memberlist with 3 nodes: suspicion 4 s + probe)`);
+  t.equal(nodeLs(second).find((n) => n.Description.Hostname === first)?.ManagerStatus?.Reachability, 'unreachable', 'the dead leader shows Unreachable');
+
+  lab.start(first);
+  await until(`${first} to be leader again once back`, () => nodes.every((n) => leaderSeenBy(n).join() === first), 20_000);
+  t.pass('leadership returns deterministically');
+});

@@ -1,0 +1,77 @@
+// The netns lab (netns-scripts/lab) for integration tests: a private prefix per test file so labs
+// never collide, `shoal` run on a node as a user would, JSON read-backs, and `lab down` on teardown
+// (also when the test fails).
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { projectRoot } from '../../src/util/paths.js';
+import { uniqueName, type Teardown } from './kernel.js';
+
+export const labScript = join(projectRoot, 'netns-scripts', 'lab');
+
+export interface Run {
+  status: number | null;
+  out: string;
+  err: string;
+}
+
+export class Lab {
+  /** Prefix of every namespace and directory this lab makes. */
+  readonly prefix: string;
+  private readonly env: NodeJS.ProcessEnv;
+
+  constructor(label: string) {
+    this.prefix = uniqueName(label);
+    this.env = { ...process.env, SHOAL_LAB_PREFIX: this.prefix };
+  }
+
+  /** Brings the lab up (`lab up ARGS`) and takes it down when the test ends. */
+  up(t: Teardown, ...args: string[]): Run {
+    t.teardown(() => { this.run('down'); });
+    const r = this.run('up', ...args);
+    if (r.status !== 0) throw new Error(`lab up ${args.join(' ')} failed (${r.status}): ${r.err || r.out}`);
+    return r;
+  }
+
+  run(...args: string[]): Run {
+    const r = spawnSync(labScript, args, { env: this.env, encoding: 'utf8', timeout: 90_000 });
+    return { status: r.status, out: (r.stdout ?? '').trim(), err: (r.stderr ?? '').trim() };
+  }
+
+  /** `shoal ARGS` on a node, talking to that node's agent. */
+  shoal(node: string, ...args: string[]): Run {
+    return this.run('exec', node, '--', 'shoal', ...args);
+  }
+
+  /** `shoal ARGS` whose output is JSON (inspect, --format json); undefined when the command fails. */
+  json<T>(node: string, ...args: string[]): T | undefined {
+    const r = this.shoal(node, ...args);
+    if (r.status !== 0) return undefined;
+    return JSON.parse(r.out) as T;
+  }
+
+  /** Any command in a node's namespace. */
+  exec(node: string, ...cmd: string[]): Run {
+    return this.run('exec', node, '--', ...cmd);
+  }
+
+  netns(node: string): string {
+    return `${this.prefix}${node}`;
+  }
+
+  /** kill -9 of a node's agent (a crash). */
+  kill(node: string, signal = 'KILL'): void {
+    const r = this.run('kill', node, '--signal', signal);
+    if (r.status !== 0) throw new Error(`lab kill ${node}: ${r.err}`);
+  }
+
+  /** Starts a node's agent again on its data dir. */
+  start(node: string): void {
+    const r = this.run('start', node);
+    if (r.status !== 0) throw new Error(`lab start ${node}: ${r.err}`);
+  }
+
+  /** The node's agent log so far (for failure messages). */
+  agentLog(node: string): string {
+    return spawnSync('tail', ['-n', '40', `/run/shoal/${this.prefix}${node}/agent.log`], { encoding: 'utf8' }).stdout;
+  }
+}
