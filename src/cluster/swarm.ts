@@ -13,6 +13,8 @@ import { joinCluster, JoinServer, type Admission } from './join.js';
 import { Memberlist } from './memberlist.js';
 import { formatToken, newSecret } from './token.js';
 import { Keyring } from './wire/security.js';
+import type { ClusterView } from '../controllers/cluster-view.js';
+import { defineObjectTables, type ObjectTables } from '../model/tables.js';
 import { FilePersistence } from '../store/persistence.js';
 import { StoreReplicator } from '../store/replicator.js';
 import { ReplicatedStore, type Table } from '../store/store.js';
@@ -118,11 +120,19 @@ function parseNodeStatus(v: unknown): NodeStatus {
   return n as NodeStatus;
 }
 
+/** What runs on a node while it is in a swarm (the agent's controllers). */
+export interface SwarmMember {
+  start(view: ClusterView): Promise<void>;
+  /** 'leave': the node leaves the swarm, so remove what ran for it; 'shutdown': the agent stops, keep it running. */
+  stop(reason: 'leave' | 'shutdown'): Promise<void>;
+}
+
 export interface SwarmOptions {
   dataDir: string;
   nodeName: string;
   gossipPort: number;
   log: Logger;
+  member?: SwarmMember;
 }
 
 export interface InitRequest {
@@ -137,6 +147,8 @@ export class Swarm {
   private nodes: Table<NodeRecord> | undefined;
   private settings: Table<ClusterSettings> | undefined;
   private statuses: Table<NodeStatus> | undefined;
+  private objects: ObjectTables | undefined;
+  private memberRunning = false;
   private keyring: Keyring | undefined;
   private gossip: Memberlist | undefined;
   private joinServer: JoinServer | undefined;
@@ -221,15 +233,19 @@ export class Swarm {
         : 'Removing this node leaves fewer managers to keep the swarm available.';
       throw new SwarmError(`You are attempting to leave the swarm on a node that is participating as a manager. ${reason} Use \`--force\` to ignore this message.`, 503);
     }
-    await this.stop(true);
+    await this.stop('leave');
     rmSync(this.dir, { recursive: true, force: true });
     rmSync(join(this.opts.dataDir, 'store'), { recursive: true, force: true });
     this.local = undefined;
   }
 
-  async stop(leaveGossip = false): Promise<void> {
+  async stop(reason: 'leave' | 'shutdown' = 'shutdown'): Promise<void> {
+    if (this.memberRunning) {
+      this.memberRunning = false;
+      await this.opts.member?.stop(reason);
+    }
     if (this.gossip) {
-      if (leaveGossip) await this.gossip.leave(2000);
+      if (reason === 'leave') await this.gossip.leave(2000);
       await this.gossip.shutdown();
     }
     if (this.reconnectTimer) clearInterval(this.reconnectTimer);
@@ -381,6 +397,7 @@ export class Swarm {
     this.nodes = this.store.defineTable('nodes', parseNode);
     this.settings = this.store.defineTable('cluster', parseSettings);
     this.statuses = this.store.defineTable('node-status', parseNodeStatus);
+    this.objects = defineObjectTables(this.store);
     this.keyring = Keyring.fromBase64(l.gossipKeys);
     this.stopWatching.push(this.settings.watch(() => this.followKeyring()));
     this.stopWatching.push(this.statuses.watch(() => this.stepRotation()));
@@ -414,6 +431,35 @@ export class Swarm {
       });
       await this.joinServer.listen(l.listenPort, l.advertiseAddr);
     }
+    if (this.opts.member) {
+      await this.opts.member.start(this.view());
+      this.memberRunning = true;
+    }
+  }
+
+  /** The cluster as controllers see it (cluster-view.ts). */
+  private view(): ClusterView {
+    const gossip = this.gossip!;
+    return {
+      nodeId: this.local!.nodeId,
+      advertiseAddr: this.local!.advertiseAddr,
+      tables: this.objects!,
+      log: this.opts.log,
+      isLeader: () => this.isLeader(),
+      nodes: () => this.nodeRecords(),
+      node: (id) => this.nodes?.get(id)?.value,
+      nodeState: (id) => this.nodeState(id),
+      settings: () => this.clusterSettings(),
+      onMembership: (fn) => {
+        const events = ['join', 'leave', 'update'] as const;
+        for (const e of events) gossip.on(e, fn);
+        const stopNodes = this.nodes!.watch(fn);
+        return () => {
+          for (const e of events) gossip.off(e, fn);
+          stopNodes();
+        };
+      },
+    };
   }
 
   private async admit(req: { nodeName: string; advertiseAddr: string; role: NodeRole }): Promise<Admission> {
