@@ -120,8 +120,11 @@ export class RuntimeError extends Error {
   override readonly name = 'RuntimeError';
   constructor(
     message: string,
-    /** NOT_FOUND for a task or image that does not exist, UNAVAILABLE when the engine does not answer. */
-    readonly code: 'NOT_FOUND' | 'UNAVAILABLE' | 'INVALID' | 'FAILED' = 'FAILED',
+    /**
+     * NOT_FOUND for a task or image that does not exist, UNAVAILABLE when the engine does not answer,
+     * CONFLICT when the name (task, container or interface) is already taken by something else.
+     */
+    readonly code: 'NOT_FOUND' | 'UNAVAILABLE' | 'INVALID' | 'CONFLICT' | 'FAILED' = 'FAILED',
   ) {
     super(message);
   }
