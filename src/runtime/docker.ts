@@ -173,7 +173,13 @@ export class DockerRuntime implements Runtime {
   async attach(id: string, attachment: NetworkAttachment): Promise<void> {
     const info = await this.runningInfo(id);
     await plumbAttach({ pid: info.State.Pid }, attachment);
-    if (info.HostsPath) addHostsEndpoint(info.HostsPath, attachmentIp(attachment), info.Config.Hostname, attachment.hostIfname);
+    // The engine adds no own-hostname line for a 'none' container; add it to the file it mounts (in place).
+    if (!info.HostsPath) return;
+    try {
+      addHostsEndpoint(info.HostsPath, attachmentIp(attachment), info.Config.Hostname, attachment.hostIfname);
+    } catch (err) {
+      this.log.warn({ err, container: id, hosts: info.HostsPath }, 'could not add the task hostname to its hosts file');
+    }
   }
 
   async detach(id: string, attachment: Pick<NetworkAttachment, 'bridge' | 'hostIfname'>): Promise<void> {

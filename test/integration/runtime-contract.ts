@@ -216,6 +216,24 @@ export async function runtimeContract(t: Tap, r: RuntimeUnderTest): Promise<void
     await t.rejects(runtime.start(created.id), { code: 'NOT_FOUND' }, 'start of a removed task is NOT_FOUND');
   });
 
+  await t.test('stop: SIGTERM first, SIGKILL after the timeout', async (t) => {
+    const runtime = r.make(nodeId);
+    t.teardown(() => runtime.close());
+    const polite = await createTask(t, runtime, taskSpec(r.image, service, `trap 'echo got-term; exit 42' TERM; while :; do ${BB} sleep 0.1; done`));
+    const stubborn = await createTask(t, runtime, taskSpec(r.image, service, `trap '' TERM; exec ${BB} sleep 3600`));
+    await runtime.start(polite.id);
+    await runtime.start(stubborn.id);
+    await sleep(300); // let the shells install their traps
+
+    await runtime.stop(polite.id, 10);
+    t.match(await runtime.inspect(polite.id), { state: 'exited', exitCode: 42 }, 'a task that handles SIGTERM exits its own way');
+    const startedAt = Date.now();
+    await runtime.stop(stubborn.id, 1);
+    const took = Date.now() - startedAt;
+    t.match(await runtime.inspect(stubborn.id), { state: 'exited', exitCode: 137 }, 'one that ignores it is killed');
+    t.ok(took >= 900 && took < 8000, `after the timeout (${took} ms for 1 s)`);
+  });
+
   await t.test('two tasks on a bridge: ping, HTTP, their own resolv.conf, hosts and MTU; nothing left after', async (t) => {
     const runtime = r.make(nodeId);
     t.teardown(() => runtime.close());
