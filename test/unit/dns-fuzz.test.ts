@@ -26,7 +26,7 @@ function rng(seed: number): (n: number) => number {
 type Gen = (r: (n: number) => number) => Buffer;
 
 const NAMES = ['web', 'tasks.web', 'db.backend', 'unknown.example', 'a.b.c.d.e', ''];
-const TYPES = ['A', 'AAAA', 'SRV', 'PTR', 'MX', 'TXT', 'ANY'] as const;
+const TYPES: dnsPacket.RecordType[] = ['A', 'AAAA', 'SRV', 'PTR', 'MX', 'TXT', 'NS'];
 
 function validQuery(r: (n: number) => number): Buffer {
   const name = NAMES[r(NAMES.length)]!;
