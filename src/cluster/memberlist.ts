@@ -1,10 +1,9 @@
 // A memberlist node: UDP and TCP on the gossip port, the SWIM probe cycle with Lifeguard (indirect
 // probes, nacks, TCP fallback, local health), gossip of membership updates, push-pull anti-entropy,
 // join and graceful leave. Wire-compatible with hashicorp/memberlist, so Go nodes (Serf) can share
-// the pool. Decisions about membership live in Members; bytes in wire/; this file moves them.
-import dgram from 'node:dgram';
+// the pool. Decisions about membership live in Members; bytes in wire/; sockets behind the
+// Transport seam (transport.ts; real UDP/TCP by default); this file moves bytes between them.
 import { EventEmitter } from 'node:events';
-import net from 'node:net';
 import { Awareness } from './awareness.js';
 import { BroadcastQueue } from './broadcast-queue.js';
 import { defaultMembershipConfig, pushPullIntervalFor, type MembershipConfig } from './config.js';
@@ -14,6 +13,7 @@ import { WireError } from './wire/errors.js';
 import { encodeAck, encodeAlive, encodeDead, encodeIndirectPing, encodeNack, encodePing, encodeSuspect, type Message } from './wire/messages.js';
 import { decodePacket, decodeStream, encodeErrStream, encodePacket, encodePushPullStream, encodeStreamMessage, type StreamMessage, type WireOptions } from './wire/packet.js';
 import { ENCRYPT_OVERHEAD, type Keyring } from './wire/security.js';
+import { NetTransport, type PacketSource, type Stream, type Transport } from './transport.js';
 import type { Logger } from '../util/log.js';
 
 /** What the application layered on gossip provides (memberlist's Delegate): its messages and its state. */
@@ -35,6 +35,8 @@ export interface MemberlistOptions {
   keyring?: Keyring;
   config?: Partial<MembershipConfig>;
   delegate?: GossipDelegate;
+  /** The network: real UDP/TCP sockets unless given (the benchmark and unit tests pass a simulated one). */
+  transport?: Transport;
   log: Logger;
 }
 
@@ -43,6 +45,12 @@ export interface MemberlistStats {
   dropped: Record<string, number>;
   packetsIn: number;
   packetsOut: number;
+  /** Bytes of gossip datagrams received and sent (UDP payload, no IP/UDP headers). */
+  bytesIn: number;
+  bytesOut: number;
+  /** Bytes read from and written to gossip streams (TCP payload), in both directions of each exchange. */
+  streamBytesIn: number;
+  streamBytesOut: number;
 }
 
 interface AckWaiter {
@@ -54,9 +62,8 @@ interface AckWaiter {
 export class Memberlist extends EventEmitter<{ join: [Member]; leave: [Member]; update: [Member]; user: [Uint8Array] }> {
   readonly cfg: MembershipConfig;
   readonly members: Members;
-  readonly stats: MemberlistStats = { dropped: {}, packetsIn: 0, packetsOut: 0 };
-  private readonly udp = dgram.createSocket({ type: 'udp4' });
-  private readonly tcp: net.Server;
+  readonly stats: MemberlistStats = { dropped: {}, packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, streamBytesIn: 0, streamBytesOut: 0 };
+  private readonly transport: Transport;
   private readonly queue: BroadcastQueue;
   private readonly awareness: Awareness;
   private readonly acks = new Map<number, AckWaiter>();
@@ -72,6 +79,7 @@ export class Memberlist extends EventEmitter<{ join: [Member]; leave: [Member]; 
     super();
     this.cfg = { ...defaultMembershipConfig, ...opts.config };
     this.log = opts.log;
+    this.transport = opts.transport ?? new NetTransport();
     this.awareness = new Awareness(this.cfg.awarenessMaxMultiplier);
     this.queue = new BroadcastQueue(this.cfg.retransmitMult, () => this.members.size);
     const vsn: Vsn = [this.cfg.protocolMin, this.cfg.protocolMax, this.cfg.protocolVersion, this.cfg.delegateMin, this.cfg.delegateMax, this.cfg.delegateVersion];
@@ -86,9 +94,6 @@ export class Memberlist extends EventEmitter<{ join: [Member]; leave: [Member]; 
     this.members.on('join', (m) => { this.log.info({ member: m.name, addr: `${m.addr}:${m.port}` }, 'member joined'); this.emit('join', m); });
     this.members.on('leave', (m) => { this.log.info({ member: m.name, state: m.state }, m.state === 'left' ? 'member left' : 'member failed'); this.emit('leave', m); });
     this.members.on('update', (m) => this.emit('update', m));
-    this.udp.on('message', (buf, rinfo) => this.onPacket(buf, rinfo));
-    this.udp.on('error', (err) => this.log.error({ err }, 'gossip UDP socket error'));
-    this.tcp = net.createServer((sock) => this.onStream(sock));
   }
 
   get port(): number {
@@ -100,14 +105,10 @@ export class Memberlist extends EventEmitter<{ join: [Member]; leave: [Member]; 
   }
 
   async start(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.udp.once('error', reject);
-      this.udp.bind(this.port, this.opts.addr, () => { this.udp.off('error', reject); resolve(); });
-    });
-    this.udp.setRecvBufferSize(2 * 1024 * 1024);
-    await new Promise<void>((resolve, reject) => {
-      this.tcp.once('error', reject);
-      this.tcp.listen(this.port, this.opts.addr, () => { this.tcp.off('error', reject); resolve(); });
+    await this.transport.listen(this.opts.addr, this.port, {
+      packet: (buf, from) => this.onPacket(buf, from),
+      stream: (conn) => this.onStream(conn),
+      error: (err) => this.log.error({ err }, 'gossip UDP socket error'),
     });
     this.running = true;
     this.members.announceSelf();
@@ -157,8 +158,7 @@ export class Memberlist extends EventEmitter<{ join: [Member]; leave: [Member]; 
     for (const w of this.acks.values()) clearTimeout(w.timer);
     this.acks.clear();
     this.members.stop();
-    await new Promise<void>((r) => this.tcp.close(() => r()));
-    await new Promise<void>((r) => this.udp.close(() => r()));
+    await this.transport.close();
   }
 
   /**
@@ -190,9 +190,15 @@ export class Memberlist extends EventEmitter<{ join: [Member]; leave: [Member]; 
     const extra = this.queue.take(COMPOUND_PART_OVERHEAD, room);
     const parts = msg ? [msg, ...extra] : extra;
     if (parts.length === 0) return;
-    const packet = encodePacket(parts, { ...this.wire, compress: false, crc });
+    this.sendPacket(encodePacket(parts, { ...this.wire, compress: false, crc }), addr, port);
+  }
+
+  private sendPacket(packet: Uint8Array, addr: string, port: number): void {
+    // A probe or relay still in flight when we shut down must not write to a closed socket (it throws).
+    if (!this.running) return;
     this.stats.packetsOut++;
-    this.udp.send(packet, port, addr);
+    this.stats.bytesOut += packet.length;
+    this.transport.sendPacket(packet, addr, port);
   }
 
   private crcFor(addr: string, port: number): boolean {
@@ -241,7 +247,7 @@ export class Memberlist extends EventEmitter<{ join: [Member]; leave: [Member]; 
     if (target.state === 'suspect') {
       // Lifeguard's buddy system: tell a suspect it is suspected, so it can refute at once.
       const packet = encodePacket([ping, encodeSuspect({ node: target.name, incarnation: target.incarnation, from: this.opts.name })], { ...this.wire, compress: false, crc: target.vsn[1] >= 5 });
-      this.udp.send(packet, target.port, target.addr);
+      this.sendPacket(packet, target.addr, target.port);
     } else {
       this.send(target.addr, target.port, ping, false);
     }
@@ -320,13 +326,14 @@ export class Memberlist extends EventEmitter<{ join: [Member]; leave: [Member]; 
   /** One TCP exchange: send a framed stream message, read the peer's reply. */
   private exchange(host: string, port: number, payload: Buffer, timeoutMs: number): Promise<StreamMessage> {
     return new Promise((resolve, reject) => {
-      const sock = net.connect(port, host);
+      const sock = this.transport.dial(host, port);
       let buf = Buffer.alloc(0);
       const timer = setTimeout(() => { sock.destroy(); reject(new Error(`no reply from ${host}:${port} within ${timeoutMs} ms`)); }, timeoutMs);
       timer.unref();
       const done = (err?: Error, msg?: StreamMessage) => { clearTimeout(timer); sock.destroy(); if (err) reject(err); else resolve(msg!); };
-      sock.on('connect', () => sock.write(payload));
+      sock.on('connect', () => this.writeStream(sock, payload));
       sock.on('data', (c: Buffer) => {
+        this.stats.streamBytesIn += c.length;
         buf = Buffer.concat([buf, c]);
         try {
           const r = decodeStream(buf, this.wire);
@@ -348,8 +355,9 @@ export class Memberlist extends EventEmitter<{ join: [Member]; leave: [Member]; 
     this.log.debug({ from, code, err: (err as Error).message }, 'dropped malformed gossip');
   }
 
-  private onPacket(buf: Buffer, rinfo: dgram.RemoteInfo): void {
+  private onPacket(buf: Buffer, rinfo: PacketSource): void {
     this.stats.packetsIn++;
+    this.stats.bytesIn += buf.length;
     let decoded;
     try {
       decoded = decodePacket(buf, this.wire);
@@ -367,7 +375,7 @@ export class Memberlist extends EventEmitter<{ join: [Member]; leave: [Member]; 
     }
   }
 
-  private handle(m: Message, rinfo: dgram.RemoteInfo): void {
+  private handle(m: Message, rinfo: PacketSource): void {
     switch (m.type) {
       case 'ping': {
         if (m.node !== '' && m.node !== this.opts.name) return;
@@ -406,18 +414,19 @@ export class Memberlist extends EventEmitter<{ join: [Member]; leave: [Member]; 
     }
   }
 
-  private onStream(sock: net.Socket): void {
+  private onStream(sock: Stream): void {
     let buf = Buffer.alloc(0);
     sock.setTimeout(this.cfg.tcpTimeoutMs, () => sock.destroy());
     sock.on('error', () => sock.destroy());
     sock.on('data', (c: Buffer) => {
+      this.stats.streamBytesIn += c.length;
       buf = Buffer.concat([buf, c]);
       let r;
       try {
         r = decodeStream(buf, this.wire);
       } catch (err) {
         this.drop(err, sock.remoteAddress ?? '?');
-        sock.end(encodeErrStream((err as Error).message, { ...this.wire, compress: false }));
+        this.endStream(sock, encodeErrStream((err as Error).message, { ...this.wire, compress: false }));
         return;
       }
       if (!r) return;
@@ -425,11 +434,11 @@ export class Memberlist extends EventEmitter<{ join: [Member]; leave: [Member]; 
       if (msg.type === 'pushPull') {
         // Reply with our state before merging theirs, as memberlist does.
         const join = msg.pushPull.header.join;
-        sock.end(encodePushPullStream({ join, nodes: this.localState(), userState: this.opts.delegate?.localState(join) }, this.wire));
+        this.endStream(sock, encodePushPullStream({ join, nodes: this.localState(), userState: this.opts.delegate?.localState(join) }, this.wire));
         this.mergeRemote(msg.pushPull.nodes);
         this.mergeUserState(msg.pushPull.userState, join);
       } else if (msg.type === 'ping') {
-        if (msg.node === '' || msg.node === this.opts.name) sock.end(encodeStreamMessage(encodeAck({ seqNo: msg.seqNo, payload: null }), { ...this.wire, compress: false }));
+        if (msg.node === '' || msg.node === this.opts.name) this.endStream(sock, encodeStreamMessage(encodeAck({ seqNo: msg.seqNo, payload: null }), { ...this.wire, compress: false }));
         else sock.end();
       } else if (msg.type === 'user') {
         this.deliverUser(msg.payload);
@@ -438,6 +447,16 @@ export class Memberlist extends EventEmitter<{ join: [Member]; leave: [Member]; 
         sock.end();
       }
     });
+  }
+
+  private writeStream(sock: Stream, data: Uint8Array): void {
+    this.stats.streamBytesOut += data.length;
+    sock.write(data);
+  }
+
+  private endStream(sock: Stream, data: Uint8Array): void {
+    this.stats.streamBytesOut += data.length;
+    sock.end(data);
   }
 
   private deliverUser(payload: Uint8Array): void {
