@@ -1,7 +1,8 @@
 // A DNS server for bench/dns.ts to measure, run as its own process so that the benchmark's own work
 // does not share its event loop: `embedded` is src/dns (DnsServer), `naive` the plain design it
 // replaced (dgram + dns-packet decode and encode on every query, the same lookup semantics), kept
-// only as the "before" figure. Listens inside a named namespace, prints `ready PORT` on stdout, and
+// only as the "before" figure, and `floor` a dgram socket that answers every query with one fixed
+// A record and does nothing else: what Node's dgram itself costs, below which no design can go. Listens inside a named namespace, prints `ready PORT` on stdout, and
 // prints its counters as JSON and exits on SIGTERM.
 //
 //   node dist/bench/dns-serve.js --netns NAME --address 127.0.0.11 --port 5301 --services 100 --tasks 4 --mode embedded
@@ -53,6 +54,24 @@ async function serveNaive(ns: Netns, zones: ZoneSet, address: string, port: numb
   return { port: socket.address().port, stats: () => stats };
 }
 
+/** The floor: the query echoed back as a response with one A record; no parsing, no lookup. */
+async function serveFloor(ns: Netns, _zones: ZoneSet, address: string, port: number): Promise<{ port: number; stats: () => unknown }> {
+  const socket = dgram.createSocket('udp4');
+  const stats = { queries: 0 };
+  const answer = Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 5, 0, 4, 10, 10, 0, 0]);
+  socket.on('message', (msg, rinfo) => {
+    stats.queries++;
+    const out = Buffer.allocUnsafe(msg.length + answer.length);
+    msg.copy(out);
+    answer.copy(out, msg.length);
+    out[2] = out[2]! | 0x84;
+    out[7] = 1;
+    socket.send(out, rinfo.port, rinfo.address);
+  });
+  await new Promise<void>((resolve) => socket.bind({ fd: ns.socket('udp', address, port) }, resolve));
+  return { port: socket.address().port, stats: () => stats };
+}
+
 async function main(): Promise<void> {
   const ns = Netns.open({ name: arg('netns') });
   const address = arg('address', '127.0.0.11');
@@ -61,8 +80,9 @@ async function main(): Promise<void> {
   const zones = new ZoneSet();
   zones.set(records.zone);
   const mode = arg('mode', 'embedded');
-  const serve = mode === 'naive' ? serveNaive : mode === 'embedded' ? serveEmbedded : undefined;
-  if (serve === undefined) throw new Error(`--mode must be embedded or naive, not ${mode}`);
+  const modes: Record<string, typeof serveEmbedded> = { embedded: serveEmbedded, naive: serveNaive, floor: serveFloor };
+  const serve = modes[mode];
+  if (serve === undefined) throw new Error(`--mode must be one of ${Object.keys(modes).join(', ')}, not ${mode}`);
   const running = await serve(ns, zones, address, port);
   process.once('SIGTERM', () => {
     process.stdout.write(`${JSON.stringify(running.stats())}\n`, () => process.exit(0));

@@ -4,10 +4,11 @@
 // Per round, servers in rotating order: an unthrottled dnsperf run (qps, latency percentiles from
 // dnsperf -v) and one throttled to 20k qps (p99). Also the server's CPU time per query, which the
 // load other processes put on this 2-core machine disturbs far less than qps. `naive` is the plain
-// dgram + dns-packet server the embedded one replaced (the "before").
+// dgram + dns-packet server the embedded one replaced (the "before"); `floor` answers every query
+// with one fixed record and no DNS logic at all (what Node's dgram alone costs; not a DNS server).
 // Writes bench/out/dns.md and bench/out/dns.json.
 //
-//   npm run build && npm run bench:dns [-- --rounds 3 --seconds 10 --clients 4 --servers embedded,dnsmasq,naive]
+//   npm run build && npm run bench:dns [-- --rounds 3 --seconds 10 --clients 4 --servers embedded,dnsmasq,naive,floor]
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -15,11 +16,13 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, createWrit
 import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createNetns, deleteNetns, netnsExists } from '../src/kernel/netns.js';
+import { probe } from '../src/dns/client.js';
+import { DnsServer } from '../src/dns/server.js';
+import { createNetns, deleteNetns, Netns, netnsExists } from '../src/kernel/netns.js';
 import { projectRoot } from '../src/util/paths.js';
 import { benchRecords } from './dns-records.js';
 
-type ServerKind = 'embedded' | 'dnsmasq' | 'naive';
+type ServerKind = 'embedded' | 'dnsmasq' | 'naive' | 'floor';
 
 interface Options {
   rounds: number;
@@ -29,6 +32,8 @@ interface Options {
   services: number;
   tasks: number;
   servers: ServerKind[];
+  /** Namespaces for the many-listeners measurement (0 = skip it). */
+  listeners: number;
 }
 
 interface Server {
@@ -57,7 +62,7 @@ interface RunResult {
 }
 
 const ADDRESS = '127.0.0.11';
-const PORTS: Record<ServerKind, number> = { dnsmasq: 5300, embedded: 5301, naive: 5302 };
+const PORTS: Record<ServerKind, number> = { dnsmasq: 5300, embedded: 5301, naive: 5302, floor: 5303 };
 const CLK_TCK = 100;
 
 function parseOptions(argv: string[]): Options {
@@ -70,8 +75,8 @@ function parseOptions(argv: string[]): Options {
     if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a positive integer`);
     return v;
   };
-  const servers = get('servers', 'embedded,dnsmasq,naive').split(',') as ServerKind[];
-  for (const s of servers) if (!(s in PORTS)) throw new Error(`unknown server ${s} (embedded, dnsmasq, naive)`);
+  const servers = get('servers', 'embedded,dnsmasq,naive,floor').split(',') as ServerKind[];
+  for (const s of servers) if (!(s in PORTS)) throw new Error(`unknown server ${s} (${Object.keys(PORTS).join(', ')})`);
   return {
     rounds: int('rounds', 3),
     seconds: int('seconds', 10),
@@ -80,6 +85,7 @@ function parseOptions(argv: string[]): Options {
     services: int('services', 100),
     tasks: int('tasks', 4),
     servers,
+    listeners: Number(get('listeners', '200')),
   };
 }
 
@@ -137,7 +143,7 @@ async function startServer(kind: ServerKind, netns: string, dir: string, opts: O
   if (child.pid === undefined) throw new Error(`could not start ${kind}`);
   const server = { kind, port, child: child as ChildProcess & { pid: number } };
   const answer = await waitAnswering(netns, port, 'tasks.svc-0');
-  if (answer.split('\n').length !== opts.tasks) throw new Error(`${kind} answered tasks.svc-0 with ${JSON.stringify(answer)}, expected ${opts.tasks} addresses`);
+  if (kind !== 'floor' && answer.split('\n').length !== opts.tasks) throw new Error(`${kind} answered tasks.svc-0 with ${JSON.stringify(answer)}, expected ${opts.tasks} addresses`);
   return server;
 }
 
@@ -264,6 +270,54 @@ function markdown(lines: string[], runs: RunResult[], meta: Record<string, strin
   ].join('\n');
 }
 
+interface ListenerScale {
+  listeners: number;
+  openMs: number;
+  /** Resident memory the listeners added, per listener. */
+  rssKbPerListener: number;
+  /** One query through each listener, from inside its namespace, all at once. */
+  firstAnswersMs: number;
+  answered: number;
+  closeMs: number;
+}
+
+/**
+ * One DnsServer in this process with a listener on 127.0.0.11:53 in each of `count` fresh namespaces
+ * (as the controller will have one per task): time to open them, memory, one query through each.
+ */
+async function listenerScale(count: number, prefix: string, made: string[]): Promise<ListenerScale> {
+  const names = Array.from({ length: count }, (_, i) => `${prefix}l${i}`);
+  for (const name of names) {
+    createNetns(name);
+    made.push(name);
+    execFileSync('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+  }
+  const handles = names.map((name) => Netns.open({ name }));
+  const server = new DnsServer();
+  server.zones.set({ id: 'n', name: 'net', names: new Map([['web', { a: ['10.0.0.1'] }]]), ptr: new Map() });
+  try {
+    globalThis.gc?.();
+    const rss0 = process.memoryUsage().rss;
+    const t0 = performance.now();
+    const listeners = [];
+    for (const ns of handles) listeners.push(await server.listen({ netns: ns, address: ADDRESS, port: 53, view: ['n'] }));
+    const openMs = performance.now() - t0;
+    globalThis.gc?.();
+    const rssKbPerListener = (process.memoryUsage().rss - rss0) / 1024 / count;
+    const t1 = performance.now();
+    const replies = await Promise.all(handles.map((ns) => probe({ address: ADDRESS, port: 53, netns: ns }, 'web', 'A', { timeoutMs: 5000 }).catch(() => undefined)));
+    const firstAnswersMs = performance.now() - t1;
+    const answered = replies.filter((r) => r?.packet.answers?.length === 1).length;
+    const t2 = performance.now();
+    await Promise.all(listeners.map((l) => l.close()));
+    return { listeners: count, openMs, rssKbPerListener, firstAnswersMs, answered, closeMs: performance.now() - t2 };
+  } finally {
+    await server.close();
+    for (const h of handles) h.close();
+    for (const name of names) if (netnsExists(name)) deleteNetns(name);
+  }
+}
+
 function version(cmd: string, args: string[], re: RegExp): string {
   try {
     const out = execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -288,10 +342,11 @@ async function main(): Promise<void> {
   const netns = `shbdns${randomBytes(3).toString('hex')}`;
   const dir = mkdtempSync(join(tmpdir(), 'shoal-bench-dns-'));
   const servers: Server[] = [];
+  const extraNetns: string[] = [];
 
   const cleanupSync = (): void => {
     for (const s of servers) if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill('SIGKILL');
-    if (netnsExists(netns)) deleteNetns(netns);
+    for (const name of [netns, ...extraNetns]) if (netnsExists(name)) deleteNetns(name);
     rmSync(dir, { recursive: true, force: true });
   };
   const onSignal = (signal: NodeJS.Signals, code: number): void => {
@@ -342,6 +397,14 @@ async function main(): Promise<void> {
     const lines = table(summaries, opts);
     printTable(lines);
 
+    let scale: ListenerScale | undefined;
+    let scaleLine = '';
+    if (opts.listeners > 0) {
+      scale = await listenerScale(opts.listeners, netns, extraNetns);
+      scaleLine = `Listeners: ${scale.listeners} namespaces with a listener each (127.0.0.11:53, UDP+TCP) on one server: opened in ${f0(scale.openMs)} ms (${f2(scale.openMs / scale.listeners)} ms each), ${f0(scale.rssKbPerListener)} KiB RSS each; one query through every one at once: ${scale.answered}/${scale.listeners} answered in ${f0(scale.firstAnswersMs)} ms; closed in ${f0(scale.closeMs)} ms.`;
+      console.log(`\n${scaleLine}`);
+    }
+
     const now = new Date();
     const meta: Record<string, string> = {
       date: now.toISOString(),
@@ -357,8 +420,8 @@ async function main(): Promise<void> {
     };
     const outDir = join(projectRoot, 'bench', 'out');
     mkdirSync(outDir, { recursive: true });
-    writeFileSync(join(outDir, 'dns.md'), markdown(lines, runs, meta));
-    writeFileSync(join(outDir, 'dns.json'), JSON.stringify({ meta, options: opts, summaries, runs }, null, 2) + '\n');
+    writeFileSync(join(outDir, 'dns.md'), markdown(lines, runs, meta) + (scaleLine ? `\n${scaleLine}\n` : ''));
+    writeFileSync(join(outDir, 'dns.json'), JSON.stringify({ meta, options: opts, summaries, runs, listenerScale: scale }, null, 2) + '\n');
     console.log(`\nreport: ${join(outDir, 'dns.md')} (and dns.json)`);
   } finally {
     await Promise.all(servers.map((s) => stopServer(s)));

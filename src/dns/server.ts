@@ -293,11 +293,6 @@ function framed(msg: Buffer): Buffer {
   return out;
 }
 
-/** dgram resolves the destination of every send; ours is always an address literal, so skip the tick. */
-function literalLookup(address: string, _family: unknown, cb: (err: null, address: string, family: number) => void): void {
-  cb(null, address, address.includes(':') ? 6 : 4);
-}
-
 /** One address:port, UDP and TCP, answering for one view. */
 class Listener implements DnsListener {
   closed = false;
@@ -362,7 +357,7 @@ class Listener implements DnsListener {
 
   /** UDP first (port 0 picks the port), then TCP on the same port. */
   private async bindBoth(): Promise<void> {
-    const udp = dgram.createSocket({ type: this.opts.address.includes(':') ? 'udp6' : 'udp4', lookup: literalLookup as never });
+    const udp = dgram.createSocket(this.opts.address.includes(':') ? 'udp6' : 'udp4');
     this.udp = udp;
     udp.on('message', (msg, rinfo) => this.server.onUdp(this, msg, rinfo.port, rinfo.address));
     await bindUdp(udp, this.opts);
