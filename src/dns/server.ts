@@ -3,16 +3,14 @@
 // distinct view, one forwarder and one event loop. A query goes: scan (wire.ts) -> the view's cache
 // of pre-encoded replies (cache.ts, template.ts) -> on a miss, lookup (lookup.ts) and encode once ->
 // or, for a name the view does not know, the forwarder. Nothing thrown escapes a socket handler.
-import dgram from 'node:dgram';
-import net from 'node:net';
 import type { Logger } from 'pino';
-import type { Netns } from '../kernel/netns.js';
-import { AnswerCache } from './cache.js';
 import { defaultDnsConfig, type DnsConfig } from './config.js';
 import { Forwarder, type ForwarderOptions } from './forwarder.js';
 import { lookup } from './lookup.js';
 import { emptyDnsStats, type DnsStats, type TransportStats } from './stats.js';
-import { TcpQueryConnection } from './tcp.js';
+import type { TcpQueryConnection } from './tcp.js';
+import { Listener, type DnsListener, type ListenerHost, type ListenOptions } from './listener.js';
+import { ViewRegistry, type ViewState } from './views.js';
 import { buildTemplate, isTruncated, serveTemplate, type Template } from './template.js';
 import {
   badversReply,
@@ -43,39 +41,7 @@ export interface DnsServerOptions extends Partial<DnsConfig> {
   log?: Logger;
 }
 
-export interface ListenOptions {
-  /** Namespace to listen in; undefined = the agent's own. */
-  netns?: Netns;
-  address: string;
-  /** 0 picks a free port (the same for UDP and TCP). */
-  port: number;
-  /** Network IDs this listener answers for, in search order. */
-  view: readonly string[];
-}
-
-export interface DnsListener {
-  readonly address: string;
-  readonly port: number;
-  readonly view: readonly string[];
-  /** Answers for other networks from now on (a task joined or left a network). */
-  setView(view: readonly string[]): void;
-  close(): Promise<void>;
-}
-
-/** Answers shared by every listener with the same view. */
-export class ViewState {
-  readonly cache: AnswerCache;
-  refs = 0;
-  constructor(
-    readonly key: string,
-    readonly networks: readonly string[],
-    maxEntries: number,
-  ) {
-    this.cache = new AnswerCache(maxEntries);
-  }
-}
-
-const ADDRESS_IN_USE_RETRIES = 20;
+export type { DnsListener, ListenOptions };
 
 export class DnsServer {
   readonly zones: ZoneSet;
@@ -83,12 +49,13 @@ export class DnsServer {
   readonly forwarder: Forwarder | undefined;
   readonly config: Readonly<DnsConfig>;
   private readonly log: Logger | undefined;
-  private readonly views = new Map<string, ViewState>();
-  private readonly viewsByNetwork = new Map<string, Set<ViewState>>();
+  private readonly views: ViewRegistry;
   private readonly listeners = new Set<Listener>();
+  private readonly host: ListenerHost;
   private readonly scratch = new ParsedQuery();
   private readonly stopWatching: () => void;
   private ownsForwarder: boolean;
+  private closed = false;
   private errorsLogged = 0;
 
   constructor(opts: DnsServerOptions = {}) {
@@ -102,11 +69,21 @@ export class DnsServer {
       this.forwarder = opts.forwarder ? new Forwarder(opts.forwarder) : undefined;
       this.ownsForwarder = this.forwarder !== undefined;
     }
-    this.stopWatching = this.zones.onChange((id) => this.invalidate(id));
+    this.views = new ViewRegistry(this.config.maxCachedAnswersPerView);
+    this.stopWatching = this.zones.onChange((id) => this.views.invalidate(id));
+    this.host = {
+      config: this.config,
+      views: this.views,
+      onUdp: (l, msg, port, address) => this.onUdp(l, msg, port, address),
+      onTcpFrame: (l, frame, conn) => this.onTcpFrame(l, frame, conn),
+      onSocketError: (transport, err) => this.internalError(this.stats[transport], err),
+      onClosed: (l) => this.listeners.delete(l),
+    };
   }
 
   async listen(opts: ListenOptions): Promise<DnsListener> {
-    const listener = new Listener(this, opts, this.acquireView(opts.view));
+    if (this.closed) throw new Error('dns: listen() on a closed server');
+    const listener = new Listener(this.host, opts);
     try {
       await listener.open();
     } catch (err) {
@@ -119,49 +96,18 @@ export class DnsServer {
 
   /** Closes every listener and the forwarder (when the server made it). */
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     await Promise.all([...this.listeners].map((l) => l.close()));
     this.stopWatching();
     if (this.ownsForwarder) this.forwarder?.close();
     this.ownsForwarder = false;
   }
 
-  // --- used by Listener ---------------------------------------------------------------------
+  // --- queries -----------------------------------------------------------------------------
 
-  /** @internal */
-  acquireView(networks: readonly string[]): ViewState {
-    const key = networks.join('\u0000');
-    let view = this.views.get(key);
-    if (view === undefined) {
-      view = new ViewState(key, [...networks], this.config.maxCachedAnswersPerView);
-      this.views.set(key, view);
-      for (const id of new Set(networks)) {
-        let set = this.viewsByNetwork.get(id);
-        if (set === undefined) this.viewsByNetwork.set(id, (set = new Set()));
-        set.add(view);
-      }
-    }
-    view.refs++;
-    return view;
-  }
-
-  /** @internal */
-  releaseView(view: ViewState): void {
-    if (--view.refs > 0) return;
-    this.views.delete(view.key);
-    for (const id of view.networks) {
-      const set = this.viewsByNetwork.get(id);
-      set?.delete(view);
-      if (set?.size === 0) this.viewsByNetwork.delete(id);
-    }
-  }
-
-  /** @internal */
-  forget(listener: Listener): void {
-    this.listeners.delete(listener);
-  }
-
-  /** @internal One UDP datagram from a client. */
-  onUdp(l: Listener, msg: Buffer, port: number, address: string): void {
+  /** One UDP datagram from a client. */
+  private onUdp(l: Listener, msg: Buffer, port: number, address: string): void {
     const st = this.stats.udp;
     try {
       const q = this.scratch;
@@ -185,8 +131,8 @@ export class DnsServer {
     }
   }
 
-  /** @internal One complete TCP frame (without its length) from a client. */
-  onTcpFrame(l: Listener, frame: Buffer, conn: TcpQueryConnection): void {
+  /** One complete TCP frame (without its length) from a client. */
+  private onTcpFrame(l: Listener, frame: Buffer, conn: TcpQueryConnection): void {
     const st = this.stats.tcp;
     try {
       const q = this.scratch;
@@ -273,14 +219,8 @@ export class DnsServer {
     ).catch((err: unknown) => this.internalError(st, err));
   }
 
-  private invalidate(networkId: string): void {
-    const views = this.viewsByNetwork.get(networkId);
-    if (views === undefined) return;
-    for (const v of views) v.cache.clear();
-  }
-
-  /** @internal A bug or a socket failure: counted, logged now and then, never thrown at a socket. */
-  internalError(st: TransportStats, err: unknown): void {
+  /** A bug or a socket failure: counted, logged now and then, never thrown at a socket. */
+  private internalError(st: TransportStats, err: unknown): void {
     st.errors++;
     if (this.errorsLogged++ % 1000 === 0) this.log?.error({ err, count: this.errorsLogged }, 'dns: internal error while handling a query');
   }
@@ -291,138 +231,6 @@ function framed(msg: Buffer): Buffer {
   out.writeUInt16BE(msg.length, 0);
   msg.copy(out, 2);
   return out;
-}
-
-/** One address:port, UDP and TCP, answering for one view. */
-class Listener implements DnsListener {
-  closed = false;
-  state: ViewState;
-  private udp: dgram.Socket | undefined;
-  private tcp: net.Server | undefined;
-  private readonly connections = new Set<TcpQueryConnection>();
-  private boundPort = 0;
-
-  constructor(
-    private readonly server: DnsServer,
-    private readonly opts: ListenOptions,
-    state: ViewState,
-  ) {
-    this.state = state;
-  }
-
-  get address(): string {
-    return this.opts.address;
-  }
-
-  get port(): number {
-    return this.boundPort;
-  }
-
-  get view(): readonly string[] {
-    return this.state.networks;
-  }
-
-  setView(networks: readonly string[]): void {
-    if (this.closed) return;
-    const next = this.server.acquireView(networks);
-    this.server.releaseView(this.state);
-    this.state = next;
-  }
-
-  async open(): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.bindBoth();
-        return;
-      } catch (err) {
-        await this.closeSockets();
-        const inUse = (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
-        if (!(inUse && this.opts.port === 0 && attempt < ADDRESS_IN_USE_RETRIES)) throw err;
-      }
-    }
-  }
-
-  sendUdp(reply: Buffer, port: number, address: string): void {
-    if (this.closed || this.udp === undefined) return;
-    this.udp.send(reply, port, address);
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.server.forget(this);
-    this.server.releaseView(this.state);
-    await this.closeSockets();
-  }
-
-  /** UDP first (port 0 picks the port), then TCP on the same port. */
-  private async bindBoth(): Promise<void> {
-    const udp = dgram.createSocket(this.opts.address.includes(':') ? 'udp6' : 'udp4');
-    this.udp = udp;
-    udp.on('message', (msg, rinfo) => this.server.onUdp(this, msg, rinfo.port, rinfo.address));
-    await bindUdp(udp, this.opts);
-    udp.on('error', (err) => this.server.internalError(this.server.stats.udp, err));
-    this.boundPort = udp.address().port;
-
-    const tcp = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
-    this.tcp = tcp;
-    await listenTcp(tcp, this.opts, this.boundPort);
-    tcp.on('error', (err) => this.server.internalError(this.server.stats.tcp, err));
-  }
-
-  private accept(socket: net.Socket): void {
-    const cfg = this.server.config;
-    if (this.closed || this.connections.size >= cfg.maxTcpConnectionsPerListener) {
-      socket.destroy();
-      return;
-    }
-    const conn = new TcpQueryConnection(
-      socket,
-      { idleTimeoutMs: cfg.tcpIdleTimeoutMs, maxPending: cfg.maxTcpPendingPerConnection },
-      (frame, c) => this.server.onTcpFrame(this, frame, c),
-      () => this.connections.delete(conn),
-    );
-    this.connections.add(conn);
-  }
-
-  private async closeSockets(): Promise<void> {
-    for (const c of this.connections) c.destroy();
-    this.connections.clear();
-    const udp = this.udp;
-    const tcp = this.tcp;
-    this.udp = undefined;
-    this.tcp = undefined;
-    await Promise.all([
-      udp === undefined ? undefined : new Promise<void>((res) => { try { udp.close(() => res()); } catch { res(); } }),
-      tcp === undefined || !tcp.listening ? undefined : new Promise<void>((res) => tcp.close(() => res())),
-    ]);
-  }
-}
-
-function bindUdp(udp: dgram.Socket, opts: ListenOptions): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
-    udp.once('error', onError);
-    udp.once('listening', () => {
-      udp.off('error', onError);
-      resolve();
-    });
-    if (opts.netns === undefined) udp.bind({ port: opts.port, address: opts.address, exclusive: true });
-    else udp.bind({ fd: opts.netns.socket('udp', opts.address, opts.port) });
-  });
-}
-
-function listenTcp(tcp: net.Server, opts: ListenOptions, port: number): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
-    tcp.once('error', onError);
-    tcp.once('listening', () => {
-      tcp.off('error', onError);
-      resolve();
-    });
-    if (opts.netns === undefined) tcp.listen({ port, host: opts.address, exclusive: true });
-    else tcp.listen({ fd: opts.netns.socket('tcp', opts.address, port) });
-  });
 }
 
 function definedOnly(opts: DnsServerOptions): Partial<DnsConfig> {
