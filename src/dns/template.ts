@@ -27,17 +27,13 @@ export class Template {
     readonly bytes: Buffer,
     /** Offset where the question section ends and the first answer starts. */
     readonly questionEnd: number,
-    /** End offset of each answer record, then of each additional record. */
+    /** End offset of each answer record: a reply cut after any of them is whole. */
     readonly answerEnds: readonly number[],
+    /** End offset of each additional record. */
     readonly additionalEnds: readonly number[],
     /** A records whose RDATA is reordered on every use (0 = no shuffling). */
     readonly shuffleCount: number,
   ) {}
-
-  /** Whether a reply answered from it is a cluster answer or a NOERROR with no data. */
-  get answerCount(): number {
-    return this.answerEnds.length;
-  }
 
   /** The question this template answers: the lowercase name, qtype and qclass, as the cache compares them. */
   questionKey(): Buffer {
@@ -144,7 +140,7 @@ function isU16(n: number): boolean {
 
 /**
  * The reply to query msg (scanned into q) from template t, within limit bytes, with prefix free bytes
- * in front (2 on TCP, where they hold the length). Returns the reply and whether it was truncated.
+ * in front (2 on TCP, where they hold the length). isTruncated() tells whether answers had to go.
  */
 export function serveTemplate(t: Template, msg: Uint8Array, q: ParsedQuery, limit: number, prefix: number, ednsUdpSize: number): Buffer {
   const optSize = q.edns ? OPT_RECORD_SIZE : 0;

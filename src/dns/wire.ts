@@ -22,7 +22,6 @@ export const FLAG_CD = 0x0010;
 const OPCODE_MASK = 0x7800;
 
 export const RCODE_NOERROR = 0;
-export const RCODE_FORMERR = 1;
 export const RCODE_SERVFAIL = 2;
 export const RCODE_NOTIMP = 4;
 export const RCODE_REFUSED = 5;

@@ -290,3 +290,12 @@ t.test('EDNS version 1 gets BADVERS; a non-QUERY opcode gets NOTIMP', async (t) 
   t.equal(r2[3]! & 0x0f, 4, 'NOTIMP');
   t.equal((r2[2]! >> 3) & 0x0f, 4, 'opcode echoed');
 });
+
+t.test('a full answer cache starts over and keeps answering right', async (t) => {
+  const names: Record<string, RecordSet> = {};
+  for (let i = 0; i < 20; i++) names[`n${i}`] = { a: [`10.3.0.${i + 1}`] };
+  const { target } = await start(t, ['n'], [zone('n', 'net', names)], { maxCachedAnswersPerView: 4 });
+  for (let round = 0; round < 2; round++) {
+    for (let i = 0; i < 20; i++) t.same(addresses((await probe(target, `n${i}`, 'A')).packet), [`10.3.0.${i + 1}`]);
+  }
+});
