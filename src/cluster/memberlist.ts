@@ -184,13 +184,16 @@ export class Memberlist extends EventEmitter<{ join: [Member]; leave: [Member]; 
     return this.cfg.udpBufferSize - COMPOUND_HEADER - ((this.opts.keyring?.size ?? 0) > 0 ? ENCRYPT_OVERHEAD : 0);
   }
 
-  /** Sends msg to addr:port with as many queued broadcasts as fit piggybacked. */
+  /**
+   * Sends msg to addr:port with as many queued broadcasts as fit piggybacked. Like memberlist's
+   * rawSendMsgPacket, every datagram is compressed when compression is on and makes it smaller.
+   */
   private send(addr: string, port: number, msg: Uint8Array | undefined, crc: boolean): void {
     const room = this.budget() - (msg ? msg.length + COMPOUND_PART_OVERHEAD : 0);
     const extra = this.queue.take(COMPOUND_PART_OVERHEAD, room);
     const parts = msg ? [msg, ...extra] : extra;
     if (parts.length === 0) return;
-    this.sendPacket(encodePacket(parts, { ...this.wire, compress: false, crc }), addr, port);
+    this.sendPacket(encodePacket(parts, { ...this.wire, crc }), addr, port);
   }
 
   private sendPacket(packet: Uint8Array, addr: string, port: number): void {
@@ -246,7 +249,7 @@ export class Memberlist extends EventEmitter<{ join: [Member]; leave: [Member]; 
     const acked = this.waitAck(seqNo, interval, () => nacks++);
     if (target.state === 'suspect') {
       // Lifeguard's buddy system: tell a suspect it is suspected, so it can refute at once.
-      const packet = encodePacket([ping, encodeSuspect({ node: target.name, incarnation: target.incarnation, from: this.opts.name })], { ...this.wire, compress: false, crc: target.vsn[1] >= 5 });
+      const packet = encodePacket([ping, encodeSuspect({ node: target.name, incarnation: target.incarnation, from: this.opts.name })], { ...this.wire, crc: target.vsn[1] >= 5 });
       this.sendPacket(packet, target.addr, target.port);
     } else {
       this.send(target.addr, target.port, ping, false);
