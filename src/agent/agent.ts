@@ -6,7 +6,10 @@ import { Router } from '../api/router.js';
 import { addSystemRoutes, commonHeaders } from '../api/system.js';
 import { addMemberRoutes } from '../api/members.js';
 import { addSwarmRoutes } from '../api/swarm.js';
+import { addNetworkRoutes } from '../api/networks.js';
+import { addServiceRoutes } from '../api/services.js';
 import { Swarm } from '../cluster/swarm.js';
+import { NodeControllers } from '../controllers/node.js';
 import { Memberlist } from '../cluster/memberlist.js';
 import { Encoder } from '../cluster/wire/msgpack.js';
 import { Keyring } from '../cluster/wire/security.js';
@@ -20,6 +23,7 @@ export class Agent {
   private stopping: Promise<void> | undefined;
   private gossip: Memberlist | undefined;
   private readonly swarm: Swarm;
+  private readonly controllers: NodeControllers;
 
   constructor(
     readonly config: AgentConfig,
@@ -27,9 +31,12 @@ export class Agent {
   ) {
     const router = new Router();
     addSystemRoutes(router, new Date());
-    this.swarm = new Swarm({ dataDir: config.dataDir, nodeName: config.nodeName, gossipPort: config.gossipPort, log: log.child({ component: 'swarm' }) });
+    this.controllers = new NodeControllers({ dataDir: config.dataDir, runtime: config.runtime, vxlanPort: defaults.vxlanPort, log });
+    this.swarm = new Swarm({ dataDir: config.dataDir, nodeName: config.nodeName, gossipPort: config.gossipPort, log: log.child({ component: 'swarm' }), member: this.controllers });
     addMemberRoutes(router, () => this.gossip);
     addSwarmRoutes(router, this.swarm, config);
+    addNetworkRoutes(router, this.swarm, () => this.controllers.current);
+    addServiceRoutes(router, this.swarm, () => this.controllers.current);
     this.api = new ApiServer(router, log.child({ component: 'api' }), commonHeaders);
   }
 

@@ -22,7 +22,7 @@ function optString(b: Record<string, unknown>, key: string): string | undefined 
 }
 
 /** Turns SwarmError into the API error it names; lets others through. */
-function swarmHandler(fn: Handler): Handler {
+export function swarmHandler(fn: Handler): Handler {
   return async (req) => {
     try {
       return await fn(req);

@@ -12,6 +12,8 @@ import { membersCommand } from './commands/members.js';
 import type { NodeUpdate } from './commands/swarm.js';
 import { infoCommand, nodeInspect, nodeLs, nodeRm, nodeSetRole, nodeUpdate, swarmInit, swarmJoin, swarmJoinToken, swarmLeave, swarmUpdate } from './commands/swarm.js';
 import { parseFormat } from './output.js';
+import { registerNetworkCommands } from './commands/network.js';
+import { registerServiceCommands } from './commands/service.js';
 
 function hostOption(program: Command): string | undefined {
   return (program.opts() as { host?: string }).host ?? process.env[HOST_ENV];
@@ -42,6 +44,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .option('--join-pool <addrs>', 'interop mode: join an existing memberlist pool (e.g. Serf) at IP:PORT[,IP:PORT], no token (env SHOAL_JOIN_POOL)')
     .option('--gossip-key <base64>', 'gossip encryption key, as `serf agent -encrypt` takes (env SHOAL_GOSSIP_KEY)')
     .option('--gossip-port <port>', 'gossip port, UDP and TCP (default 7946; env SHOAL_GOSSIP_PORT)')
+    .option('--cleanup', 'do not run: remove what a stopped agent left running (tasks, overlay sandboxes, egress bridge), then exit')
     .action(async (flags: AgentFlags) => {
       await agentCommand(flags, hostOption(program));
     });
@@ -161,6 +164,9 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .action(async (names: string[], o: { force?: boolean }) => {
       await nodeRm(clientFor(program), names, o.force === true, out);
     });
+
+  registerNetworkCommands(program, () => clientFor(program), out);
+  registerServiceCommands(program, () => clientFor(program), out);
 
   return program;
 }

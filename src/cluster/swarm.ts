@@ -123,6 +123,8 @@ function parseNodeStatus(v: unknown): NodeStatus {
 /** What runs on a node while it is in a swarm (the agent's controllers). */
 export interface SwarmMember {
   start(view: ClusterView): Promise<void>;
+  /** Once, on the node that creates the swarm: the objects a new cluster starts with. */
+  initCluster?(view: ClusterView): void;
   /** 'leave': the node leaves the swarm, so remove what ran for it; 'shutdown': the agent stops, keep it running. */
   stop(reason: 'leave' | 'shutdown'): Promise<void>;
 }
@@ -172,14 +174,23 @@ export class Swarm {
     return this.local?.nodeId;
   }
 
+  /** The node ID a data dir holds, if it was in a swarm (for cleanup without running). */
+  static storedNodeId(dataDir: string): string | undefined {
+    const file = join(dataDir, 'swarm', 'state.json');
+    return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as LocalState).nodeId : undefined;
+  }
+
   /** Resumes membership after a restart, if this node was in a swarm. */
   async resume(): Promise<void> {
     const file = join(this.dir, 'state.json');
     if (!existsSync(file)) return;
     this.local = JSON.parse(readFileSync(file, 'utf8')) as LocalState;
     await this.run();
-    const others = this.local.peers.filter((p) => p !== `${this.local!.advertiseAddr}:${this.opts.gossipPort}`);
-    if (others.length > 0) await this.gossip!.join(others).catch((err: Error) => this.opts.log.warn({ err: err.message }, 'could not reach any known peer; waiting for them'));
+    // Every node this one knew, not only the peers it joined through (the first manager had none).
+    const known = this.nodeRecords().filter((n) => n.id !== this.local!.nodeId).map((n) => `${n.addr}:${this.opts.gossipPort}`);
+    const others = [...new Set([...this.local.peers, ...known])].filter((p) => p !== `${this.local!.advertiseAddr}:${this.opts.gossipPort}`);
+    // In the background: a peer that is down would hold the agent's start up for a TCP timeout.
+    if (others.length > 0) void this.gossip!.join(others).catch((err: Error) => this.opts.log.warn({ err: err.message }, 'could not reach any known peer; waiting for them'));
   }
 
   async init(req: InitRequest): Promise<string> {
@@ -199,6 +210,7 @@ export class Swarm {
     const now = new Date().toISOString();
     this.settings!.put('settings', { id: clusterId, createdAt: now, workerSecret: newSecret(), managerSecret: newSecret(), caDigest: caCertDigest(ca.certPem), defaultAddrPool: req.defaultAddrPool, subnetSize: req.subnetSize, gossip: initialKeyring(gossipKey, now) });
     this.putSelf('manager', now);
+    this.opts.member?.initCluster?.(this.view());
     return nodeId;
   }
 

@@ -59,8 +59,11 @@ export class Reconciler {
   }
 
   private async loop(): Promise<void> {
-    await Promise.resolve(); // let the caller's synchronous burst of triggers coalesce
     while (this.dirty && !this.stopped) {
+      // A macrotask turn before every pass: triggers from a burst coalesce, and a pass that keeps
+      // re-triggering itself can never starve I/O (the API, gossip) the way a microtask loop would.
+      await new Promise((resolve) => setImmediate(resolve));
+      if (this.stopped) break;
       this.dirty = false;
       try {
         await this.pass();

@@ -32,6 +32,11 @@ export interface NetworkAllocation {
 }
 
 export const INGRESS_NAME = 'ingress';
+
+/** The routing mesh's network, made at swarm init: the first subnet of the pool (10.0.0.0/24 by default). */
+export function ingressNetworkSpec(id: string, now: string): NetworkSpec {
+  return { id, name: INGRESS_NAME, driver: 'overlay', ingress: true, attachable: false, labels: {}, options: {}, ipam: {}, createdAt: now };
+}
 /** VNIs are allocated cluster-wide from here, as Docker's ovmanager does (ingress gets 4096). */
 export const FIRST_VNI = 4096;
 export const MAX_VNI = (1 << 24) - 1;

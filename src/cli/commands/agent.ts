@@ -1,5 +1,7 @@
 // `shoal agent`: resolves the configuration (defaults < --config file < SHOAL_* env < flags) and runs the agent.
 import { Agent } from '../../agent/agent.js';
+import { Swarm } from '../../cluster/swarm.js';
+import { cleanupNode } from '../../controllers/node.js';
 import { resolveAgentConfig, settingsFromEnv, settingsFromFile, type RawSettings } from '../../config/agent-config.js';
 import { createLogger } from '../../util/log.js';
 
@@ -14,6 +16,7 @@ export interface AgentFlags {
   joinPool?: string;
   gossipKey?: string;
   gossipPort?: string;
+  cleanup?: boolean;
 }
 
 export async function agentCommand(flags: AgentFlags, host: string | undefined): Promise<void> {
@@ -26,6 +29,12 @@ export async function agentCommand(flags: AgentFlags, host: string | undefined):
   if (host !== undefined) fromFlags.host = host;
   const config = resolveAgentConfig(fromFile, settingsFromEnv(process.env), fromFlags);
   const log = createLogger({ level: config.logLevel, format: config.logFormat, base: { node: config.nodeName } });
+  if (flags.cleanup) {
+    const nodeId = Swarm.storedNodeId(config.dataDir);
+    if (!nodeId) return void process.stdout.write(`nothing to clean up: ${config.dataDir} holds no swarm state\n`);
+    const removed = await cleanupNode({ dataDir: config.dataDir, runtime: config.runtime, nodeId, log });
+    return void process.stdout.write(`removed ${removed} task${removed === 1 ? '' : 's'}, the overlay sandboxes and the egress bridge of node ${nodeId}\n`);
+  }
   const agent = new Agent(config, log);
   agent.handleSignals();
   await agent.start();

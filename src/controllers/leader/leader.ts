@@ -10,11 +10,18 @@ import { schedule } from './scheduler.js';
 
 /** A full pass at least this often: restart delays and update delays are honoured to about this. */
 export const LEADER_RESYNC_MS = 500;
+/**
+ * A leader that has just started waits until gossip has told it whether each known node is up or
+ * down, at most this long (about one probe round and a push-pull), so that it does not place every
+ * new task on itself or count nodes it simply has not heard from yet.
+ */
+export const LEADER_SETTLE_MS = 3_000;
 
 export class LeaderController {
   private readonly loop: Reconciler;
   private readonly cursors = new Map<string, string>();
   private readonly updateClock = new Map<string, number>();
+  private readonly startedAt = Date.now();
   private unsubscribe: (() => void)[] = [];
 
   constructor(private readonly view: ClusterView) {
@@ -34,13 +41,18 @@ export class LeaderController {
     await this.loop.stop();
   }
 
+  private settled(): boolean {
+    if (Date.now() - this.startedAt >= LEADER_SETTLE_MS) return true;
+    return this.view.nodes().every((n) => n.id === this.view.nodeId || this.view.nodeState(n.id) !== 'unknown');
+  }
+
   /** Runs a pass now and waits for it (the API calls this so a create returns allocated). */
   settle(): Promise<void> {
     return this.loop.settle();
   }
 
   private pass(): void {
-    if (!this.view.isLeader()) return;
+    if (!this.view.isLeader() || !this.settled()) return;
     allocateNetworks(this.view);
     const book = () => new AddressBook(this.view.tables, this.cursors);
     allocateIngressNodeAddrs(this.view, book());

@@ -65,8 +65,13 @@ function outdated(t: TaskRecord, svc: ServiceRecord, ep: ServiceEndpoint, ingres
 
 type Unfit = 'unavailable' | 'constraints' | 'max-replicas';
 
+/**
+ * Why a node may not take a new task (forNew) or keep one. Liveness counts only for new tasks: a
+ * running task is replaced when its node is known to be down, never merely because nobody has
+ * heard from the node yet (a leader that just started knows nobody).
+ */
 function unfitReason(ctx: Ctx, n: NodeRecord, svc: ServiceRecord, forNew: boolean): Unfit | undefined {
-  if (ctx.view.nodeState(n.id) !== 'ready' || (forNew && n.availability !== 'active') || n.availability === 'drain') return 'unavailable';
+  if ((forNew && (ctx.view.nodeState(n.id) !== 'ready' || n.availability !== 'active')) || n.availability === 'drain') return 'unavailable';
   const facts = { id: n.id, hostname: n.hostname, role: n.role, labels: n.labels };
   if (!svc.spec.TaskTemplate.Placement.Constraints.every((c) => constraintHolds(parseConstraint(c), facts))) return 'constraints';
   if (forNew) {

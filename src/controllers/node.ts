@@ -1,0 +1,104 @@
+// Everything a node runs while it is in a swarm, in dependency order: the task runtime, the
+// overlay controller (sandboxes and peers), the egress bridge, the task controller, and the
+// leader's loop (a no-op on nodes that are not the leader). Started by Swarm when the node joins
+// or resumes; stopped when it leaves (removing what it ran) or when the agent shuts down (leaving
+// it all running for the next run to adopt).
+import { newId } from '../cluster/ids.js';
+import type { SwarmMember } from '../cluster/swarm.js';
+import { ingressNetworkSpec } from '../model/network.js';
+import { openRtnl, type Rtnl } from '../kernel/rtnl.js';
+import { chooseRuntime } from '../runtime/choose.js';
+import type { Runtime } from '../runtime/runtime.js';
+import type { RuntimeKind } from '../config/defaults.js';
+import type { Logger } from '../util/log.js';
+import type { ClusterView } from './cluster-view.js';
+import { EgressBridge } from './egress.js';
+import { LeaderController } from './leader/leader.js';
+import { OverlayController } from './overlay/overlay.js';
+import { existingSandboxes, removeSandbox } from './overlay/sandbox.js';
+import { TaskController, type TaskNetnsListener } from './tasks/tasks.js';
+
+export interface NodeControllersOptions {
+  dataDir: string;
+  runtime: RuntimeKind;
+  vxlanPort: number;
+  log: Logger;
+  /** Told about tasks' namespaces (the DNS controller). */
+  listener?: TaskNetnsListener;
+}
+
+/** What is running, for the API. */
+export interface RunningNode {
+  view: ClusterView;
+  runtime: Runtime;
+  overlay: OverlayController;
+  tasks: TaskController;
+  leader: LeaderController;
+}
+
+/**
+ * Removes everything a node ran (its tasks, overlay sandboxes, egress bridge) without a cluster:
+ * for `shoal agent --cleanup`, after the agent has stopped (the lab's `down` uses it).
+ */
+export async function cleanupNode(opts: { dataDir: string; runtime: RuntimeKind; nodeId: string; log: Logger }): Promise<number> {
+  const runtime = await chooseRuntime({ kind: opts.runtime, dataDir: opts.dataDir, nodeId: opts.nodeId, log: opts.log });
+  let removed = 0;
+  try {
+    for (const rt of await runtime.list()) {
+      await runtime.remove(rt.id);
+      removed++;
+    }
+  } finally {
+    await runtime.close();
+  }
+  for (const name of existingSandboxes(opts.nodeId)) removeSandbox(name);
+  const host = openRtnl('self');
+  try {
+    await new EgressBridge(host, opts.dataDir).remove();
+  } finally {
+    host.close();
+  }
+  return removed;
+}
+
+export class NodeControllers implements SwarmMember {
+  private running: (RunningNode & { host: Rtnl }) | undefined;
+
+  constructor(private readonly opts: NodeControllersOptions) {}
+
+  get current(): RunningNode | undefined {
+    return this.running;
+  }
+
+  async start(view: ClusterView): Promise<void> {
+    const log = this.opts.log;
+    const runtime = await chooseRuntime({ kind: this.opts.runtime, dataDir: this.opts.dataDir, nodeId: view.nodeId, log: log.child({ component: 'runtime' }) });
+    const host = openRtnl('self');
+    const overlay = new OverlayController({ ...view, log: log.child({ component: 'overlay' }) }, { vxlanPort: this.opts.vxlanPort });
+    await overlay.start();
+    const egress = new EgressBridge(host, this.opts.dataDir);
+    const tasks = new TaskController({ ...view, log: log.child({ component: 'tasks' }) }, { runtime, overlay, egress, ...(this.opts.listener ? { listener: this.opts.listener } : {}) });
+    await tasks.start();
+    const leader = new LeaderController({ ...view, log: log.child({ component: 'leader' }) });
+    leader.start();
+    this.running = { view, runtime, overlay, tasks, leader, host };
+    log.info({ runtime: runtime.kind }, 'node controllers started');
+  }
+
+  /** A new cluster starts with the routing mesh's network, as Docker's does. */
+  initCluster(view: ClusterView): void {
+    const spec = ingressNetworkSpec(newId(), new Date().toISOString());
+    view.tables.networks.put(spec.id, spec);
+  }
+
+  async stop(reason: 'leave' | 'shutdown'): Promise<void> {
+    const r = this.running;
+    if (!r) return;
+    this.running = undefined;
+    await r.leader.stop();
+    await r.tasks.stop(reason);
+    await r.overlay.stop(reason);
+    await r.runtime.close();
+    r.host.close();
+  }
+}
