@@ -22,3 +22,5 @@ export { Forwarder, type ForwarderOptions, type ForwarderStats } from './forward
 export { parseResolvConf, parseUpstream, upstreamsFromResolvConf, type Upstream } from './upstreams.js';
 export { DNS_TTL_SECONDS, defaultDnsConfig, defaultForwarderConfig, type DnsConfig, type ForwarderConfig } from './config.js';
 export type { DnsStats, TransportStats } from './stats.js';
+// For probing a resolver (tests, readiness checks such as "does every node answer the new task yet").
+export { probe, exchange, type ProbeTarget, type ProbeOptions, type ProbeReply } from './client.js';
