@@ -31,7 +31,7 @@ export class Agent {
   ) {
     const router = new Router();
     addSystemRoutes(router, new Date());
-    this.controllers = new NodeControllers({ dataDir: config.dataDir, runtime: config.runtime, vxlanPort: defaults.vxlanPort, log });
+    this.controllers = new NodeControllers({ dataDir: config.dataDir, runtime: config.runtime, vxlanPort: defaults.vxlanPort, log, dnsUpstream: config.dnsUpstream, ...(config.dnsListen ? { dnsListen: config.dnsListen } : {}) });
     this.swarm = new Swarm({ dataDir: config.dataDir, nodeName: config.nodeName, gossipPort: config.gossipPort, log: log.child({ component: 'swarm' }), member: this.controllers });
     addMemberRoutes(router, () => this.gossip);
     addSwarmRoutes(router, this.swarm, config);

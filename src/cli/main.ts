@@ -44,6 +44,8 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .option('--join-pool <addrs>', 'interop mode: join an existing memberlist pool (e.g. Serf) at IP:PORT[,IP:PORT], no token (env SHOAL_JOIN_POOL)')
     .option('--gossip-key <base64>', 'gossip encryption key, as `serf agent -encrypt` takes (env SHOAL_GOSSIP_KEY)')
     .option('--gossip-port <port>', 'gossip port, UDP and TCP (default 7946; env SHOAL_GOSSIP_PORT)')
+    .option('--dns-listen <ip:port>', 'operator DNS listener on this node, or none (default 127.0.0.11:53; env SHOAL_DNS_LISTEN)')
+    .option('--dns-upstream <servers>', 'upstream resolvers for other names: IP[:PORT][,...], a resolv.conf path, or none (default /etc/resolv.conf; env SHOAL_DNS_UPSTREAM)')
     .option('--cleanup', 'do not run: remove what a stopped agent left running (tasks, overlay sandboxes, egress bridge), then exit')
     .action(async (flags: AgentFlags) => {
       await agentCommand(flags, hostOption(program));

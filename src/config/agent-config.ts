@@ -19,10 +19,14 @@ export interface AgentConfig {
   /** Base64 gossip encryption key (16, 24 or 32 bytes), as `serf agent -encrypt` takes. */
   gossipKey: string | undefined;
   gossipPort: number;
+  /** The operator DNS listener ("ip:port"), or undefined for none. */
+  dnsListen: string | undefined;
+  /** Where unknown names go: the resolv.conf's nameservers, given servers, or nowhere (SERVFAIL). */
+  dnsUpstream: { resolvConf: string } | { servers: string[] } | 'none';
 }
 
 /** Raw settings as they come from one source, all optional strings; keys are AgentConfig's plus `host`. */
-export type RawSettings = Partial<Record<Exclude<keyof AgentConfig, 'joinPool' | 'gossipPort'> | 'joinPool' | 'gossipPort' | 'host', string>>;
+export type RawSettings = Partial<Record<Exclude<keyof AgentConfig, 'joinPool' | 'gossipPort' | 'dnsUpstream'> | 'joinPool' | 'gossipPort' | 'dnsUpstream' | 'host', string>>;
 
 const ENV: Record<string, keyof RawSettings> = {
   SHOAL_NODE_NAME: 'nodeName',
@@ -35,9 +39,11 @@ const ENV: Record<string, keyof RawSettings> = {
   SHOAL_JOIN_POOL: 'joinPool',
   SHOAL_GOSSIP_KEY: 'gossipKey',
   SHOAL_GOSSIP_PORT: 'gossipPort',
+  SHOAL_DNS_LISTEN: 'dnsListen',
+  SHOAL_DNS_UPSTREAM: 'dnsUpstream',
 };
 
-const FILE_KEYS: readonly (keyof RawSettings)[] = ['nodeName', 'advertiseAddr', 'dataDir', 'host', 'logLevel', 'logFormat', 'runtime', 'joinPool', 'gossipKey', 'gossipPort'];
+const FILE_KEYS: readonly (keyof RawSettings)[] = ['nodeName', 'advertiseAddr', 'dataDir', 'host', 'logLevel', 'logFormat', 'runtime', 'joinPool', 'gossipKey', 'gossipPort', 'dnsListen', 'dnsUpstream'];
 
 export function settingsFromEnv(env: NodeJS.ProcessEnv): RawSettings {
   const out: RawSettings = {};
@@ -99,7 +105,23 @@ export function resolveAgentConfig(...sources: RawSettings[]): AgentConfig {
   }
   const gossipPort = Number(s.gossipPort ?? defaults.gossipPort);
   if (!Number.isInteger(gossipPort) || gossipPort < 1 || gossipPort > 65535) throw new ConfigError(`invalid gossip port '${s.gossipPort}': use 1..65535`);
+  const dnsListen = s.dnsListen === 'none' ? undefined : (s.dnsListen ?? defaults.dnsListen);
+  if (dnsListen !== undefined) {
+    const m = /^(.+):(\d+)$/.exec(dnsListen);
+    if (!m || isIP(m[1]!) !== 4 || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new ConfigError(`invalid DNS listen address '${dnsListen}': give IPv4:PORT like 127.0.0.11:53, or none`);
+  }
+  let dnsUpstream: AgentConfig['dnsUpstream'] = { resolvConf: defaults.resolvConf };
+  if (s.dnsUpstream === 'none') dnsUpstream = 'none';
+  else if (s.dnsUpstream?.startsWith('/')) dnsUpstream = { resolvConf: s.dnsUpstream };
+  else if (s.dnsUpstream !== undefined) {
+    const servers = s.dnsUpstream.split(',').map((x) => x.trim()).filter(Boolean);
+    for (const a of servers) if (isIP(a.replace(/:\d+$/, '')) === 0) throw new ConfigError(`invalid DNS upstream '${a}': give IP[:PORT] (comma-separated, at most 3), a resolv.conf path, or none`);
+    if (servers.length === 0 || servers.length > 3) throw new ConfigError('give 1 to 3 DNS upstreams, like 10.0.2.3 or 10.0.2.3:53,10.0.2.4');
+    dnsUpstream = { servers };
+  }
   return {
+    dnsListen,
+    dnsUpstream,
     joinPool,
     gossipKey: s.gossipKey,
     gossipPort,

@@ -22,6 +22,13 @@ export const defaults = {
   clusterPort: 2377,
   gossipPort: 7946,
   vxlanPort: 4789,
+  /**
+   * The operator DNS listener on the node, for `dig @127.0.0.11 web` from the node itself: the same
+   * address tasks use, on the node's loopback only (systemd-resolved keeps 127.0.0.53/54).
+   */
+  dnsListen: '127.0.0.11:53',
+  /** Where the node's upstream resolvers are named, for names that are not the cluster's. */
+  resolvConf: '/etc/resolv.conf',
   /** How long a graceful shutdown may take before the agent exits anyway (systemd's default stop timeout is 90 s). */
   shutdownTimeoutMs: 10_000,
 };

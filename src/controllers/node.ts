@@ -16,15 +16,19 @@ import { EgressBridge } from './egress.js';
 import { LeaderController } from './leader/leader.js';
 import { OverlayController } from './overlay/overlay.js';
 import { existingSandboxes, removeSandbox } from './overlay/sandbox.js';
-import { TaskController, type TaskNetnsListener } from './tasks/tasks.js';
+import { TaskController } from './tasks/tasks.js';
+import { DnsController } from './dns.js';
+import { DnsServer } from '../dns/index.js';
+import type { AgentConfig } from '../config/agent-config.js';
 
 export interface NodeControllersOptions {
   dataDir: string;
   runtime: RuntimeKind;
   vxlanPort: number;
   log: Logger;
-  /** Told about tasks' namespaces (the DNS controller). */
-  listener?: TaskNetnsListener;
+  /** The operator DNS listener ("ip:port"), if any. */
+  dnsListen?: string;
+  dnsUpstream: AgentConfig['dnsUpstream'];
 }
 
 /** What is running, for the API. */
@@ -34,6 +38,7 @@ export interface RunningNode {
   overlay: OverlayController;
   tasks: TaskController;
   leader: LeaderController;
+  dns: DnsController;
 }
 
 /**
@@ -62,7 +67,7 @@ export async function cleanupNode(opts: { dataDir: string; runtime: RuntimeKind;
 }
 
 export class NodeControllers implements SwarmMember {
-  private running: (RunningNode & { host: Rtnl }) | undefined;
+  private running: (RunningNode & { host: Rtnl; dnsServer: DnsServer }) | undefined;
 
   constructor(private readonly opts: NodeControllersOptions) {}
 
@@ -77,11 +82,16 @@ export class NodeControllers implements SwarmMember {
     const overlay = new OverlayController({ ...view, log: log.child({ component: 'overlay' }) }, { vxlanPort: this.opts.vxlanPort });
     await overlay.start();
     const egress = new EgressBridge(host, this.opts.dataDir);
-    const tasks = new TaskController({ ...view, log: log.child({ component: 'tasks' }) }, { runtime, overlay, egress, ...(this.opts.listener ? { listener: this.opts.listener } : {}) });
+    const up = this.opts.dnsUpstream;
+    const dnsLog = log.child({ component: 'dns' });
+    const dnsServer = new DnsServer({ forwarder: up === 'none' ? false : 'servers' in up ? { upstreams: up.servers } : { resolvConf: up.resolvConf }, log: dnsLog });
+    const dns = new DnsController({ ...view, log: dnsLog }, { server: dnsServer, ...(this.opts.dnsListen ? { operatorListen: this.opts.dnsListen } : {}) });
+    await dns.start();
+    const tasks = new TaskController({ ...view, log: log.child({ component: 'tasks' }) }, { runtime, overlay, egress, listener: dns });
     await tasks.start();
     const leader = new LeaderController({ ...view, log: log.child({ component: 'leader' }) });
     leader.start();
-    this.running = { view, runtime, overlay, tasks, leader, host };
+    this.running = { view, runtime, overlay, tasks, leader, dns, host, dnsServer };
     log.info({ runtime: runtime.kind }, 'node controllers started');
   }
 
@@ -97,6 +107,8 @@ export class NodeControllers implements SwarmMember {
     this.running = undefined;
     await r.leader.stop();
     await r.tasks.stop(reason);
+    await r.dns.stop();
+    await r.dnsServer.close();
     await r.overlay.stop(reason);
     await r.runtime.close();
     r.host.close();

@@ -17,12 +17,14 @@ export interface AgentFlags {
   gossipKey?: string;
   gossipPort?: string;
   cleanup?: boolean;
+  dnsListen?: string;
+  dnsUpstream?: string;
 }
 
 export async function agentCommand(flags: AgentFlags, host: string | undefined): Promise<void> {
   const fromFile = flags.config ? settingsFromFile(flags.config) : {};
   const fromFlags: RawSettings = {};
-  for (const key of ['nodeName', 'advertiseAddr', 'dataDir', 'logLevel', 'logFormat', 'runtime', 'joinPool', 'gossipKey', 'gossipPort'] as const) {
+  for (const key of ['nodeName', 'advertiseAddr', 'dataDir', 'logLevel', 'logFormat', 'runtime', 'joinPool', 'gossipKey', 'gossipPort', 'dnsListen', 'dnsUpstream'] as const) {
     const v = flags[key];
     if (v !== undefined) fromFlags[key] = v;
   }
