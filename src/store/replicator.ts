@@ -1,15 +1,34 @@
 // Carries the replicated store over gossip, as Docker's NetworkDB does: each local write is broadcast
 // as a memberlist user message (piggybacked, retransmitted a bounded number of times), and the whole
 // table state rides every push-pull, so a node that missed messages (partition, restart) catches up.
+// Gossip can lose a message (memberlist hands each out a bounded number of times), and push-pull
+// repairs that only every 30 s; so every node also gossips, every couple of seconds, a digest of its
+// tables as of a moment ago (digest.ts), and a node whose own digest differs push-pulls with that
+// node at once: divergence is repaired within seconds, at the cost of a small message when in sync.
 // Payloads: [0x53 'S'][version 1][kind][JSON]. Malformed payloads are dropped and counted.
 import type { GossipDelegate, Memberlist } from '../cluster/memberlist.js';
 import type { Entry } from './entry.js';
 import type { ReplicatedStore } from './store.js';
+import { sameDigests, StoreDigest, type Digests } from './digest.js';
 
 const MAGIC = 0x53;
 const VERSION = 1;
 const KIND_ENTRIES = 1;
 const KIND_STATE = 2;
+const KIND_DIGEST = 3;
+
+/** How often this node gossips its digest. */
+export const ANTI_ENTROPY_INTERVAL_MS = 2_000;
+/** Digests leave out entries younger than this: gossip normally spreads a write well within it. */
+export const SETTLE_MS = 3_000;
+/** At most one repairing push-pull this often. */
+export const REPAIR_INTERVAL_MS = 2_000;
+
+interface DigestMessage {
+  from: string;
+  cutoff: number;
+  digests: Digests;
+}
 
 export class ReplicationError extends Error {
   override readonly name = 'ReplicationError';
@@ -19,7 +38,17 @@ function frame(kind: number, entries: readonly Entry[]): Buffer {
   return Buffer.concat([Uint8Array.of(MAGIC, VERSION, kind), Buffer.from(JSON.stringify(entries))]);
 }
 
+function frameJson(kind: number, value: unknown): Buffer {
+  return Buffer.concat([Uint8Array.of(MAGIC, VERSION, kind), Buffer.from(JSON.stringify(value))]);
+}
+
 function unframe(payload: Uint8Array, kind: number): unknown[] {
+  const parsed = unframeJson(payload, kind);
+  if (!Array.isArray(parsed)) throw new ReplicationError('store message must hold a list of entries');
+  return parsed;
+}
+
+function unframeJson(payload: Uint8Array, kind: number): unknown {
   if (payload.length < 3 || payload[0] !== MAGIC) throw new ReplicationError('not a shoal store message');
   if (payload[1] !== VERSION) throw new ReplicationError(`store message version ${payload[1]} is not supported (this node speaks ${VERSION})`);
   if (payload[2] !== kind) throw new ReplicationError(`unexpected store message kind ${payload[2]}`);
@@ -29,28 +58,44 @@ function unframe(payload: Uint8Array, kind: number): unknown[] {
   } catch (err) {
     throw new ReplicationError(`store message is not valid JSON: ${(err as Error).message}`);
   }
-  if (!Array.isArray(parsed)) throw new ReplicationError('store message must hold a list of entries');
   return parsed;
+}
+
+function parseDigestMessage(v: unknown): DigestMessage {
+  const d = v as Partial<DigestMessage>;
+  if (typeof d?.from !== 'string' || !Number.isSafeInteger(d.cutoff) || typeof d.digests !== 'object' || d.digests === null || Object.values(d.digests).some((x) => !Number.isSafeInteger(x))) throw new ReplicationError('a digest message needs from, cutoff and digests');
+  return d as DigestMessage;
 }
 
 export class StoreReplicator implements GossipDelegate {
   /** tooLargeForGossip: writes left to push-pull because they do not fit in one packet. */
-  readonly stats = { broadcasts: 0, received: 0, mergedFromPushPull: 0, dropped: 0, tooLargeForGossip: 0 };
+  /** repairs: push-pulls started because a peer's digest differed from ours. */
+  readonly stats = { broadcasts: 0, received: 0, mergedFromPushPull: 0, dropped: 0, tooLargeForGossip: 0, digestsSent: 0, digestsChecked: 0, repairs: 0 };
   private gossip: Memberlist | undefined;
-  private readonly stopWatching: () => void;
+  private readonly stopWatching: (() => void)[] = [];
+  private readonly digest = new StoreDigest();
+  private timer: NodeJS.Timeout | undefined;
+  private lastRepair = 0;
+  private name: string | undefined;
 
   constructor(private readonly store: ReplicatedStore) {
-    this.stopWatching = store.onLocalWrite((e) => this.broadcast(e));
+    for (const e of store.snapshot()) this.digest.update(e);
+    this.stopWatching.push(store.watch((ev) => this.digest.update(ev.entry)));
+    this.stopWatching.push(store.onLocalWrite((e) => this.broadcast(e)));
   }
 
-  /** Connects to the memberlist node (which must have been created with this object as its delegate). */
+  /** Connects to the memberlist node (which must have been created with this object as its delegate) and starts anti-entropy. */
   attach(gossip: Memberlist): void {
     this.gossip = gossip;
+    this.name = gossip.members.selfName;
+    this.timer = setInterval(() => this.sendDigest(), ANTI_ENTROPY_INTERVAL_MS);
+    this.timer.unref();
   }
 
   notifyMsg(payload: Uint8Array): void {
     if (payload[0] !== MAGIC) return; // another application's message (e.g. Serf's) in a shared pool
     try {
+      if (payload[2] === KIND_DIGEST) return this.checkDigest(parseDigestMessage(unframeJson(payload, KIND_DIGEST)));
       this.store.merge(unframe(payload, KIND_ENTRIES));
       this.stats.received++;
     } catch {
@@ -71,8 +116,31 @@ export class StoreReplicator implements GossipDelegate {
   }
 
   close(): void {
-    this.stopWatching();
+    if (this.timer) clearInterval(this.timer);
+    for (const stop of this.stopWatching.splice(0)) stop();
   }
+
+  private sendDigest(): void {
+    const g = this.gossip;
+    if (!g) return;
+    const cutoff = Date.now() - SETTLE_MS;
+    if (g.broadcastUser(frameJson(KIND_DIGEST, { from: this.name ?? '', cutoff, digests: this.digest.asOf(cutoff) } satisfies DigestMessage), 'store-digest')) this.stats.digestsSent++;
+  }
+
+  /** A peer's digest: if ours differs as of the same moment, push-pull with it (at most every REPAIR_INTERVAL_MS). */
+  private checkDigest(m: DigestMessage): void {
+    const g = this.gossip;
+    if (!g || m.from === this.name || !this.digest.covers(m.cutoff)) return;
+    this.stats.digestsChecked++;
+    if (sameDigests(this.digest.asOf(m.cutoff), m.digests)) return;
+    const now = Date.now();
+    const peer = g.members.get(m.from);
+    if (!peer || peer.state !== 'alive' || now - this.lastRepair < REPAIR_INTERVAL_MS) return;
+    this.lastRepair = now;
+    this.stats.repairs++;
+    void g.join([`${peer.addr}:${peer.port}`]).catch(() => undefined);
+  }
+
 
   private broadcast(entry: Entry): void {
     if (!this.gossip) return;

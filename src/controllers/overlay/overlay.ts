@@ -61,9 +61,9 @@ export class OverlayController {
     for (const u of this.unsubscribe.splice(0)) u();
     await this.loop.stop();
     await this.serial(async () => {
-      for (const [name, sb] of this.open) {
-        sb.close();
-        if (reason === 'leave') removeSandbox(name);
+      for (const sb of this.open.values()) {
+        if (reason === 'leave') await sb.remove();
+        else sb.close();
       }
       this.open.clear();
       if (reason === 'leave') for (const name of existingSandboxes(this.view.nodeId)) removeSandbox(name);
@@ -118,9 +118,9 @@ export class OverlayController {
     const keep = new Set([...wanted].map((id) => sandboxName(this.view.nodeId, id)));
     for (const name of existingSandboxes(this.view.nodeId)) {
       if (keep.has(name)) continue;
-      this.open.get(name)?.close();
+      const sb = this.open.get(name) ?? Sandbox.open(name);
       this.open.delete(name);
-      removeSandbox(name);
+      await sb.remove();
       this.stats.sandboxesRemoved++;
       this.view.log.info({ sandbox: name }, 'overlay sandbox removed');
     }

@@ -63,6 +63,17 @@ export class Sandbox {
     this.ns.close();
   }
 
+  /**
+   * Deletes vxlan0 now, then the namespace. A namespace's devices go asynchronously when it is
+   * deleted, and until then the VXLAN keeps its VNI on the host's UDP socket, so a sandbox made
+   * again at once for the same network could not create its own.
+   */
+  async remove(): Promise<void> {
+    if (await this.rtnl.links.find(VXLAN)) await this.rtnl.links.delete(VXLAN);
+    this.close();
+    removeSandbox(this.name);
+  }
+
   /** Makes the sandbox match spec: lo up, br0 with the gateway, vxlan0 with the VNI, MTU everywhere. */
   async ensure(spec: SandboxSpec, host: Rtnl): Promise<void> {
     await this.rtnl.links.setUp('lo');
@@ -81,7 +92,7 @@ export class Sandbox {
     if (!vx || vx.vxlan?.vni !== spec.vni || vx.vxlan.port !== spec.port || vx.vxlan.local !== spec.local) {
       const transient = vxlanHostName(spec.vni, spec.networkId);
       if (await host.links.find(transient)) await host.links.delete(transient);
-      await host.links.addVxlan(transient, { vni: spec.vni, port: spec.port, local: spec.local, learning: false, proxy: true, mtu: spec.mtu });
+      await whileBusy(() => host.links.addVxlan(transient, { vni: spec.vni, port: spec.port, local: spec.local, learning: false, proxy: true, mtu: spec.mtu }));
       await host.links.moveTo(transient, this.ns, { name: VXLAN });
     }
     const now = await this.rtnl.links.get(VXLAN);
@@ -119,6 +130,21 @@ export function existingSandboxes(nodeId: string): string[] {
 
 export function removeSandbox(name: string): void {
   if (netnsExists(name)) deleteNetns(name);
+}
+
+/** How long a VXLAN create is retried while an old device with the same VNI is still going away. */
+const VNI_RELEASE_WAIT_MS = 3_000;
+
+async function whileBusy(create: () => Promise<void>): Promise<void> {
+  const deadline = Date.now() + VNI_RELEASE_WAIT_MS;
+  for (;;) {
+    try {
+      return await create();
+    } catch (err) {
+      if (!isKernelError(err, 'EEXIST') || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
 }
 
 async function ignoreMissing(p: Promise<void>): Promise<void> {
