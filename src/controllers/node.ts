@@ -45,25 +45,36 @@ export interface RunningNode {
  * Removes everything a node ran (its tasks, overlay sandboxes, egress bridge) without a cluster:
  * for `shoal agent --cleanup`, after the agent has stopped (the lab's `down` uses it).
  */
-export async function cleanupNode(opts: { dataDir: string; runtime: RuntimeKind; nodeId: string; log: Logger }): Promise<number> {
+export async function cleanupNode(opts: { dataDir: string; runtime: RuntimeKind; nodeId: string; log: Logger }): Promise<{ removed: number; failed: string[] }> {
+  const failed: string[] = [];
+  const attempt = async (what: string, fn: () => unknown) => {
+    try {
+      await fn();
+      return true;
+    } catch (err) {
+      failed.push(`${what}: ${(err as Error).message}`);
+      opts.log.error({ what, err: (err as Error).message }, 'cleanup step failed');
+      return false;
+    }
+  };
   const runtime = await chooseRuntime({ kind: opts.runtime, dataDir: opts.dataDir, nodeId: opts.nodeId, log: opts.log });
   let removed = 0;
   try {
+    // Every task is tried (a second time if the first fails) whatever happens to the others.
     for (const rt of await runtime.list()) {
-      await runtime.remove(rt.id);
-      removed++;
+      if ((await attempt(`remove task ${rt.taskId}`, () => runtime.remove(rt.id))) || (await attempt(`remove task ${rt.taskId} again`, () => runtime.remove(rt.id)))) removed++;
     }
   } finally {
     await runtime.close();
   }
-  for (const name of existingSandboxes(opts.nodeId)) removeSandbox(name);
+  for (const name of existingSandboxes(opts.nodeId)) await attempt(`remove sandbox ${name}`, () => removeSandbox(name));
   const host = openRtnl('self');
   try {
-    await new EgressBridge(host, opts.dataDir).remove();
+    await attempt('remove the egress bridge', () => new EgressBridge(host, opts.dataDir).remove());
   } finally {
     host.close();
   }
-  return removed;
+  return { removed, failed };
 }
 
 export class NodeControllers implements SwarmMember {

@@ -34,8 +34,10 @@ export async function agentCommand(flags: AgentFlags, host: string | undefined):
   if (flags.cleanup) {
     const nodeId = Swarm.storedNodeId(config.dataDir);
     if (!nodeId) return void process.stdout.write(`nothing to clean up: ${config.dataDir} holds no swarm state\n`);
-    const removed = await cleanupNode({ dataDir: config.dataDir, runtime: config.runtime, nodeId, log });
-    return void process.stdout.write(`removed ${removed} task${removed === 1 ? '' : 's'}, the overlay sandboxes and the egress bridge of node ${nodeId}\n`);
+    const { removed, failed } = await cleanupNode({ dataDir: config.dataDir, runtime: config.runtime, nodeId, log });
+    process.stdout.write(`removed ${removed} task${removed === 1 ? '' : 's'}, the overlay sandboxes and the egress bridge of node ${nodeId}\n`);
+    if (failed.length > 0) throw new Error(`cleanup left something behind:\n  ${failed.join('\n  ')}`);
+    return;
   }
   const agent = new Agent(config, log);
   agent.handleSignals();
