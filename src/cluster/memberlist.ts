@@ -74,6 +74,7 @@ export class Memberlist extends EventEmitter<{ join: [Member]; leave: [Member]; 
   private probeIndex = 0;
   private running = false;
   private probeTimer: NodeJS.Timeout | undefined;
+  private pushPullTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: MemberlistOptions) {
     super();
@@ -115,12 +116,8 @@ export class Memberlist extends EventEmitter<{ join: [Member]; leave: [Member]; 
     this.scheduleProbe(Math.random() * this.cfg.probeIntervalMs);
     this.every(this.cfg.gossipIntervalMs, () => this.gossip());
     this.every(this.cfg.gossipToTheDeadMs / 2, () => this.members.reap(this.cfg.gossipToTheDeadMs));
-    const pushPull = () => {
-      const t = setTimeout(() => { void this.pushPullRandom().finally(() => this.running && pushPull()); }, pushPullIntervalFor(this.cfg.pushPullIntervalMs, this.members.size));
-      t.unref();
-      this.timers.push(t);
-    };
-    pushPull();
+    this.pushPullTimer = setTimeout(() => this.schedulePushPull(), Math.random() * this.cfg.pushPullIntervalMs);
+    this.pushPullTimer.unref();
     this.log.info({ addr: `${this.opts.addr}:${this.port}`, encrypted: (this.opts.keyring?.size ?? 0) > 0 }, 'gossip started');
   }
 
@@ -155,6 +152,7 @@ export class Memberlist extends EventEmitter<{ join: [Member]; leave: [Member]; 
     this.running = false;
     for (const t of this.timers) clearTimeout(t), clearInterval(t);
     if (this.probeTimer) clearTimeout(this.probeTimer);
+    if (this.pushPullTimer) clearTimeout(this.pushPullTimer);
     for (const w of this.acks.values()) clearTimeout(w.timer);
     this.acks.clear();
     this.members.stop();
@@ -297,6 +295,19 @@ export class Memberlist extends EventEmitter<{ join: [Member]; leave: [Member]; 
   }
 
   // ---- push-pull ----
+
+  /**
+   * memberlist's pushPullTrigger: start() waits a random stagger of up to one interval (so that nodes
+   * started together do not all exchange state in the same instant, every interval), then one
+   * exchange per interval, scaled to the pool's size, counted from the end of the previous one.
+   */
+  private schedulePushPull(): void {
+    if (!this.running) return;
+    this.pushPullTimer = setTimeout(() => {
+      void this.pushPullRandom().finally(() => this.schedulePushPull());
+    }, pushPullIntervalFor(this.cfg.pushPullIntervalMs, this.members.size));
+    this.pushPullTimer.unref();
+  }
 
   private async pushPullRandom(): Promise<void> {
     const peers = this.members.list().filter((m) => m.name !== this.opts.name && m.state === 'alive');
