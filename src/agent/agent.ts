@@ -8,6 +8,7 @@ import { addMemberRoutes } from '../api/members.js';
 import { addSwarmRoutes } from '../api/swarm.js';
 import { addNetworkRoutes } from '../api/networks.js';
 import { addServiceRoutes } from '../api/services.js';
+import { addLogRoutes } from '../api/logs.js';
 import { Swarm } from '../cluster/swarm.js';
 import { NodeControllers } from '../controllers/node.js';
 import { Memberlist } from '../cluster/memberlist.js';
@@ -37,6 +38,7 @@ export class Agent {
     addSwarmRoutes(router, this.swarm, config);
     addNetworkRoutes(router, this.swarm, () => this.controllers.current);
     addServiceRoutes(router, this.swarm, () => this.controllers.current);
+    addLogRoutes(router, this.swarm, () => this.controllers.current);
     this.api = new ApiServer(router, log.child({ component: 'api' }), commonHeaders);
   }
 

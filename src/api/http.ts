@@ -12,6 +12,8 @@ export interface ApiRequest {
   headers: IncomingHttpHeaders;
   /** Parsed JSON body, or undefined when there was none. */
   body: unknown;
+  /** Aborted when the client goes away (for streaming responses such as logs -f). */
+  signal: AbortSignal;
 }
 
 export interface ApiResponse {
@@ -19,6 +21,8 @@ export interface ApiResponse {
   headers?: Record<string, string>;
   /** An object is sent as JSON; a string as text/plain; undefined sends no body. */
   body?: unknown;
+  /** A body streamed chunk by chunk as it is produced (instead of body); the response ends with it. */
+  stream?: AsyncIterable<Uint8Array>;
 }
 
 export class ApiError extends Error {

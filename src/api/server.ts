@@ -55,6 +55,8 @@ export class ApiServer {
     const url = new URL(req.url ?? '/', 'http://shoal');
     const { version, path } = splitVersion(url.pathname);
     let response: ApiResponse;
+    const abort = new AbortController();
+    res.on('close', () => abort.abort());
     try {
       checkVersion(version);
       const match = this.router.match(req.method ?? 'GET', path);
@@ -66,13 +68,30 @@ export class ApiServer {
         query: url.searchParams,
         headers: req.headers,
         body: await readJsonBody(req),
+        signal: abort.signal,
       };
       response = await match.handler(apiReq);
     } catch (err) {
       response = errorResponse(err, this.log);
     }
-    this.send(req, res, response);
+    if (response.stream) await this.stream(res, response, abort.signal);
+    else this.send(req, res, response);
     this.log.debug({ method: req.method, path: url.pathname, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'api request');
+  }
+
+  /** Writes a streamed body as it comes, honouring backpressure; a failure mid-stream ends the connection. */
+  private async stream(res: ServerResponse, response: ApiResponse, signal: AbortSignal): Promise<void> {
+    res.writeHead(response.status ?? 200, { ...this.commonHeaders(), 'Content-Type': 'application/vnd.docker.raw-stream', ...response.headers });
+    try {
+      for await (const chunk of response.stream!) {
+        if (signal.aborted) break;
+        if (!res.write(chunk)) await new Promise((ok) => res.once('drain', ok));
+      }
+      res.end();
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'streamed response failed');
+      res.destroy();
+    }
   }
 
   private send(req: IncomingMessage, res: ServerResponse, response: ApiResponse): void {

@@ -51,6 +51,30 @@ export class ApiClient {
     return { status: res.status, headers: res.headers, body: parsed as T };
   }
 
+  /** A GET whose body is consumed as it arrives (logs -f); resolves when the agent ends it. */
+  stream(path: string, onChunk: (chunk: Buffer) => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const req = http.request({ socketPath: this.socketPath, method: 'GET', path: `/v${defaults.apiVersion}${path}` }, (res) => {
+        if ((res.statusCode ?? 0) >= 400) {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            const parsed = parseBody(text, res.headers['content-type']);
+            const message = typeof parsed === 'object' && parsed !== null && 'message' in parsed ? String((parsed as { message: unknown }).message) : text.trim();
+            reject(new ApiClientError(`Error response from agent: ${message}`, res.statusCode));
+          });
+          return;
+        }
+        res.on('data', onChunk);
+        res.on('end', () => resolve());
+        res.on('error', reject);
+      });
+      req.on('error', (err) => reject(this.connectionError(err as NodeJS.ErrnoException)));
+      req.end();
+    });
+  }
+
   get<T = unknown>(path: string): Promise<ApiResult<T>> {
     return this.request<T>('GET', path);
   }

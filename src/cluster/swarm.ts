@@ -10,6 +10,8 @@ import { caCertDigest, createCa, createKeyAndCsr, loadCertAndKey, saveCertAndKey
 import { newId } from './ids.js';
 import { applyKeyring, initialKeyring, nextRotationStep, primaryFirst, reportOf, RotationError, startRotation, type GossipKeyring, type KeyringReport } from './gossip-keys.js';
 import { joinCluster, JoinServer, type Admission } from './join.js';
+import { NODE_API_PORT, NodeApiServer, type NodeIdentityFiles } from './node-api.js';
+import type { LogLine, LogOptions } from '../runtime/runtime.js';
 import { Memberlist } from './memberlist.js';
 import { formatToken, newSecret } from './token.js';
 import { Keyring } from './wire/security.js';
@@ -125,6 +127,8 @@ export interface SwarmMember {
   start(view: ClusterView): Promise<void>;
   /** Once, on the node that creates the swarm: the objects a new cluster starts with. */
   initCluster?(view: ClusterView): void;
+  /** A task of this node's log lines, for the node API (another node's `service logs`). */
+  logs?(taskId: string, opts: LogOptions): AsyncIterable<LogLine>;
   /** 'leave': the node leaves the swarm, so remove what ran for it; 'shutdown': the agent stops, keep it running. */
   stop(reason: 'leave' | 'shutdown'): Promise<void>;
 }
@@ -154,6 +158,8 @@ export class Swarm {
   private keyring: Keyring | undefined;
   private gossip: Memberlist | undefined;
   private joinServer: JoinServer | undefined;
+  private nodeApi: NodeApiServer | undefined;
+  private identity: NodeIdentityFiles | undefined;
   private replicator: StoreReplicator | undefined;
   private local: LocalState | undefined;
   private readonly dir: string;
@@ -265,6 +271,8 @@ export class Swarm {
     if (this.rotationTimer) clearInterval(this.rotationTimer);
     for (const stop of this.stopWatching.splice(0)) stop();
     await this.joinServer?.close();
+    await this.nodeApi?.close();
+    this.nodeApi = undefined;
     this.replicator?.close();
     this.store?.close();
     this.gossip = undefined;
@@ -335,6 +343,11 @@ export class Swarm {
 
   leaderId(): string | undefined {
     return this.nodeRecords().filter((n) => n.role === 'manager' && this.nodeState(n.id) === 'ready').map((n) => n.id).sort()[0];
+  }
+
+  /** This node's certificate, key and the cluster's CA, for calling other nodes' node API. */
+  nodeIdentity(): NodeIdentityFiles | undefined {
+    return this.identity;
   }
 
   isLeader(): boolean {
@@ -431,6 +444,18 @@ export class Swarm {
     this.reportStatus();
     const ca = loadCertAndKey(join(this.dir, 'certs'), 'ca');
     const node = loadCertAndKey(join(this.dir, 'certs'), 'node');
+    const caCertFile = join(this.dir, 'certs', 'ca.crt');
+    if (node && existsSync(caCertFile)) {
+      this.identity = { caCert: readFileSync(caCertFile, 'utf8'), node };
+      this.nodeApi = new NodeApiServer(this.identity, {
+        isManager: (id) => this.nodes?.get(id)?.value.role === 'manager',
+        logs: (taskId, opts) => {
+          if (!this.opts.member?.logs) throw Object.assign(new Error('this node runs no tasks'), { code: 'NOT_FOUND' });
+          return this.opts.member.logs(taskId, opts);
+        },
+      }, this.opts.log.child({ component: 'node-api' }));
+      await this.nodeApi.listen(NODE_API_PORT, l.advertiseAddr);
+    }
     if (ca && node) {
       this.joinServer = new JoinServer({
         ca, node, authority: {

@@ -8,7 +8,7 @@ import type { SwarmMember } from '../cluster/swarm.js';
 import { ingressNetworkSpec } from '../model/network.js';
 import { openRtnl, type Rtnl } from '../kernel/rtnl.js';
 import { chooseRuntime } from '../runtime/choose.js';
-import type { Runtime } from '../runtime/runtime.js';
+import { RuntimeError, type LogLine, type LogOptions, type Runtime } from '../runtime/runtime.js';
 import type { RuntimeKind } from '../config/defaults.js';
 import type { Logger } from '../util/log.js';
 import type { ClusterView } from './cluster-view.js';
@@ -104,6 +104,11 @@ export class NodeControllers implements SwarmMember {
     leader.start();
     this.running = { view, runtime, overlay, tasks, leader, dns, host, dnsServer };
     log.info({ runtime: runtime.kind }, 'node controllers started');
+  }
+
+  logs(taskId: string, opts: LogOptions): AsyncIterable<LogLine> {
+    if (!this.running) throw new RuntimeError('this node\'s controllers are not running', 'UNAVAILABLE');
+    return this.running.tasks.logs(taskId, opts);
   }
 
   /** A new cluster starts with the routing mesh's network, as Docker's does. */

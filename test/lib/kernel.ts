@@ -2,7 +2,6 @@
 // socket inside) and processes started in a namespace, all removed on teardown (also when the test
 // fails), unique names, and iproute2 read-backs as JSON to check our work against.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,10 +13,8 @@ export interface Teardown {
   teardown(fn: () => void | Promise<void>): void;
 }
 
-/** A short unique name: `sht` + label + 4 hex chars. Link names must stay within 15 characters. */
-export function uniqueName(label: string): string {
-  return `sht${label}${randomBytes(2).toString('hex')}`;
-}
+export { uniqueName } from '../../src/lab/driver.js';
+import { uniqueName } from '../../src/lab/driver.js';
 
 export interface ScratchNetns {
   name: string;

@@ -293,6 +293,28 @@ export function registerServiceCommands(program: Command, client: () => ApiClien
     });
 
   service
+    .command('logs <service>')
+    .description('show the logs of a service\'s tasks (or one task), from whichever nodes run them')
+    .option('-f, --follow', 'keep following the output')
+    .option('-n, --tail <lines>', 'only the last lines of each task', 'all')
+    .option('-t, --timestamps', 'show timestamps')
+    .option('--no-task-ids', 'name tasks by slot only')
+    .option('--raw', 'the lines only, without the task prefix')
+    .action(async (name: string, o: { follow?: boolean; tail: string; timestamps?: boolean; taskIds: boolean; raw?: boolean }) => {
+      const c = client();
+      const isTask = /^[0-9a-z]{25}$/.test(name);
+      const svc = isTask ? undefined : await getService(c, name);
+      const tasks = (await c.get<TaskJson[]>(`/tasks?filters=${encodeURIComponent(JSON.stringify(svc ? { service: [svc.ID] } : { id: [name] }))}`)).body;
+      const label = new Map(tasks.map((t) => [t.ID, `${o.taskIds ? `${t.Name.split('.').slice(0, 2).join('.')}.${t.ID.slice(0, 12)}` : t.Name.split('.').slice(0, 2).join('.')}@${t.NodeName}`]));
+      const width = Math.max(0, ...[...label.values()].map((l) => l.length));
+      const query = `stdout=1&stderr=1&details=1&follow=${o.follow ? 1 : 0}&timestamps=${o.timestamps ? 1 : 0}&tail=${encodeURIComponent(o.tail)}`;
+      await c.stream(`/${svc ? `services/${svc.ID}` : `tasks/${name}`}/logs?${query}`, logPrinter((task, stream, text) => {
+        const prefix = o.raw ? '' : `${(label.get(task) ?? task.slice(0, 12)).padEnd(width)}    | `;
+        (stream === 2 ? process.stderr : process.stdout).write(prefix + text);
+      }));
+    });
+
+  service
     .command('rm <service...>')
     .alias('remove')
     .description('remove services')
@@ -303,6 +325,25 @@ export function registerServiceCommands(program: Command, client: () => ApiClien
         out(n);
       }
     });
+}
+
+/** Splits Docker's multiplexed log stream into lines and the task each came from (its details prefix). */
+export function logPrinter(print: (taskId: string, stream: number, text: string) => void): (chunk: Buffer) => void {
+  let buf = Buffer.alloc(0);
+  return (chunk) => {
+    buf = Buffer.concat([buf, chunk]);
+    while (buf.length >= 8) {
+      const len = buf.readUInt32BE(4);
+      if (buf.length < 8 + len) break;
+      const stream = buf[0]!;
+      let text = buf.subarray(8, 8 + len).toString('utf8');
+      buf = buf.subarray(8 + len);
+      const m = /^((?:\S+ )?)com\.docker\.swarm\.node\.id=[^,]*,com\.docker\.swarm\.service\.id=[^,]*,com\.docker\.swarm\.task\.id=([0-9a-z]+) /.exec(text);
+      const task = m?.[2] ?? '';
+      if (m) text = m[1] + text.slice(m[0].length);
+      print(task, stream, text);
+    }
+  };
 }
 
 /** `service ps` rows: per slot (or node) the newest task first, older ones as `\_` history rows. */

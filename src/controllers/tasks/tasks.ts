@@ -8,7 +8,7 @@
 import { endpointId, macForIp, type EndpointRecord } from '../../model/endpoint.js';
 import { isTerminal, taskName, type TaskRecord, type TaskState, type TaskStatusRecord } from '../../model/task.js';
 import type { NetnsRef } from '../../kernel/netns.js';
-import { RuntimeError, type NetworkAttachment, type Runtime, type RuntimeTask, type TaskRunSpec } from '../../runtime/runtime.js';
+import { RuntimeError, type LogLine, type LogOptions, type NetworkAttachment, type Runtime, type RuntimeTask, type TaskRunSpec } from '../../runtime/runtime.js';
 import type { ClusterView } from '../cluster-view.js';
 import { EGRESS_BRIDGE, type EgressBridge } from '../egress.js';
 import type { OverlayController, SandboxInfo } from '../overlay/overlay.js';
@@ -74,6 +74,13 @@ export class TaskController {
     }
   }
 
+  /** A task's log lines from the runtime; NOT_FOUND when this node holds nothing for it. */
+  async *logs(taskId: string, opts: LogOptions): AsyncGenerator<LogLine> {
+    const rt = (await this.opts.runtime.list()).find((x) => x.taskId === taskId);
+    if (!rt) throw new RuntimeError(`task ${taskId} has no container or process on this node (removed with its history, or never started)`, 'NOT_FOUND');
+    yield* this.opts.runtime.logs(rt.id, opts);
+  }
+
   /** Waits for a pass over the current tables (tests, and the API after a change). */
   settle(): Promise<void> {
     return this.loop.settle();
@@ -87,7 +94,7 @@ export class TaskController {
       if (this.busy.has(t.id)) continue;
       const rt = held.get(t.id);
       if (t.desiredState === 'running') this.keepRunning(t, rt);
-      else if (rt || this.hasEndpoints(t.id) || !isTerminal(this.myStatus(t.id)?.state ?? 'assigned')) this.run(t.id, () => this.shutDown(t, rt));
+      else if (this.needsShutdown(t, rt)) this.run(t.id, () => this.shutDown(t, rt));
     }
     for (const [taskId, rt] of held) if (!ids.has(taskId) && !this.busy.has(taskId)) this.run(taskId, () => this.removeOrphan(taskId, rt));
     for (const e of this.myEndpoints()) if (e.taskId && !ids.has(e.taskId)) this.view.tables.endpoints.delete(e.id);
@@ -204,16 +211,25 @@ export class TaskController {
     }
   }
 
+  /**
+   * A task to stop: still running, still plumbed or not yet reported stopped. A stopped one is kept
+   * (with its logs, as Docker keeps the container) until the leader prunes it from the history,
+   * or removed at once when its service is gone.
+   */
+  private needsShutdown(t: TaskRecord, rt: RuntimeTask | undefined): boolean {
+    return (rt !== undefined && (rt.state !== 'exited' || t.desiredState === 'remove')) || this.hasEndpoints(t.id) || !isTerminal(this.myStatus(t.id)?.state ?? 'assigned');
+  }
+
   private async shutDown(t: TaskRecord, rt: RuntimeTask | undefined): Promise<void> {
     this.watchers.get(t.id)?.abort();
     this.watchers.delete(t.id);
     this.opts.listener?.taskStopped(t.id);
     this.deleteEndpoints(t.id);
-    if (rt) {
+    if (rt && rt.state !== 'exited') {
       const grace = Math.ceil((t.spec.ContainerSpec.StopGracePeriod ?? 10e9) / 1e9);
       await this.opts.runtime.stop(rt.id, grace).catch(() => undefined);
-      await this.opts.runtime.remove(rt.id);
     }
+    if (rt && t.desiredState === 'remove') await this.opts.runtime.remove(rt.id);
     this.opts.egress.release(t.id);
     const st = this.myStatus(t.id);
     if (!st || !isTerminal(st.state)) this.report(t, 'shutdown', 'shutdown', undefined, rt?.exitCode !== undefined ? { exitCode: rt.exitCode } : {});

@@ -1,0 +1,124 @@
+// The node API: what one node asks of another directly (today: a task's logs, for `service logs`
+// on a manager when the task runs elsewhere). HTTPS on every node with mutual TLS: both sides
+// present their node certificate, and each accepts only a peer whose certificate the cluster's root
+// CA signed. Authorization comes from the cluster, not the certificate: the caller's node ID (its
+// certificate's CN) must be a manager in the node table now (a promoted node keeps the certificate
+// it joined with). One route: GET /tasks/{id}/logs?follow=1&tail=N, answered as NDJSON log lines.
+import https from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import type { LogLine, LogOptions } from '../runtime/runtime.js';
+import type { Logger } from '../util/log.js';
+import type { CaFiles } from './ca.js';
+
+/** The node API's port: next to the cluster management port (2377). */
+export const NODE_API_PORT = 2378;
+
+export interface NodeApiHandlers {
+  /** Is this node ID a manager now? */
+  isManager(nodeId: string): boolean;
+  /** A local task's log lines; throws an Error with code NOT_FOUND when this node has no such task. */
+  logs(taskId: string, opts: LogOptions): AsyncIterable<LogLine>;
+}
+
+export interface NodeIdentityFiles {
+  /** The cluster's root CA certificate. */
+  caCert: string;
+  /** This node's certificate and key. */
+  node: CaFiles;
+}
+
+/** The node ID a peer's certificate names (its CN). */
+function peerNodeId(sock: TLSSocket): string | undefined {
+  const cn = sock.getPeerCertificate()?.subject?.CN;
+  return typeof cn === 'string' ? cn : Array.isArray(cn) ? cn[0] : undefined;
+}
+
+export class NodeApiServer {
+  private readonly server: https.Server;
+
+  constructor(
+    files: NodeIdentityFiles,
+    private readonly handlers: NodeApiHandlers,
+    private readonly log: Logger,
+  ) {
+    this.server = https.createServer({ cert: files.node.certPem, key: files.node.keyPem, ca: [files.caCert], requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' }, (req, res) => void this.handle(req, res));
+    this.server.on('tlsClientError', (_err, sock) => sock.destroy());
+  }
+
+  listen(port: number, host: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve((this.server.address() as { port: number }).port);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const caller = peerNodeId(req.socket as TLSSocket);
+    const url = new URL(req.url ?? '/', 'https://node');
+    const m = /^\/tasks\/([0-9a-z]{25})\/logs$/.exec(url.pathname);
+    const fail = (status: number, message: string) => { res.writeHead(status, { 'Content-Type': 'application/json' }); res.end(JSON.stringify({ message })); };
+    if (!caller || !this.handlers.isManager(caller)) return fail(403, `node ${caller ?? '(unnamed)'} is not a manager: only managers read other nodes' task logs`);
+    if (req.method !== 'GET' || !m) return fail(404, 'no such node API route');
+    const abort = new AbortController();
+    res.on('close', () => abort.abort());
+    const tail = url.searchParams.get('tail');
+    const opts: LogOptions = { follow: url.searchParams.get('follow') === '1', signal: abort.signal, ...(tail ? { tail: Number(tail) } : {}) };
+    try {
+      const lines = this.handlers.logs(m[1]!, opts)[Symbol.asyncIterator]();
+      const first = await lines.next();
+      res.writeHead(200, { 'Content-Type': 'application/x-ndjson' });
+      if (!first.done) res.write(JSON.stringify(first.value) + '\n');
+      for (let r = first; !r.done; ) {
+        r = await lines.next();
+        if (!r.done && !res.write(JSON.stringify(r.value) + '\n')) await new Promise((ok) => res.once('drain', ok));
+      }
+      res.end();
+    } catch (err) {
+      if (res.headersSent) return void res.destroy();
+      const code = (err as { code?: string }).code;
+      fail(code === 'NOT_FOUND' ? 404 : 500, (err as Error).message);
+      if (code !== 'NOT_FOUND') this.log.warn({ err: (err as Error).message }, 'node API request failed');
+    }
+  }
+}
+
+/** Reads a task's log lines from the node that runs it, as this node (its certificate), checking the peer is that node. */
+export async function* remoteLogs(files: NodeIdentityFiles, target: { nodeId: string; addr: string; port?: number }, taskId: string, opts: LogOptions): AsyncGenerator<LogLine> {
+  const res = await new Promise<IncomingMessage>((resolve, reject) => {
+    const req = https.request({
+      host: target.addr, port: target.port ?? NODE_API_PORT, method: 'GET',
+      path: `/tasks/${taskId}/logs?follow=${opts.follow ? 1 : 0}${opts.tail !== undefined ? `&tail=${opts.tail}` : ''}`,
+      cert: files.node.certPem, key: files.node.keyPem, ca: [files.caCert], minVersion: 'TLSv1.2',
+      // The certificate must be the cluster's and name the node we mean to ask.
+      checkServerIdentity: (_host, cert) => (cert.subject?.CN === target.nodeId ? undefined : new Error(`node API at ${target.addr} presented ${String(cert.subject?.CN)}, not ${target.nodeId}`)),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    }, resolve);
+    req.on('error', reject);
+    req.end();
+  });
+  if (res.statusCode !== 200) {
+    let body = '';
+    for await (const c of res) body += String(c);
+    let message = body;
+    try { message = (JSON.parse(body) as { message: string }).message; } catch { /* keep the text */ }
+    throw Object.assign(new Error(`node ${target.nodeId}: ${message}`), { code: res.statusCode === 404 ? 'NOT_FOUND' : 'FAILED' });
+  }
+  let rest = '';
+  for await (const chunk of res) {
+    rest += String(chunk);
+    const lines = rest.split('\n');
+    rest = lines.pop() ?? '';
+    for (const l of lines) if (l) yield JSON.parse(l) as LogLine;
+  }
+}
