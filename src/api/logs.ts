@@ -13,8 +13,8 @@ import { ApiError, type ApiRequest } from './http.js';
 import { resolveByName } from './resolve.js';
 import type { Router } from './router.js';
 import { swarmHandler } from './swarm.js';
+import { requireRunning, type Running } from './cluster.js';
 
-type Running = () => RunningNode | undefined;
 
 /** Docker's frame: [stream, 0, 0, 0, length (u32 BE)] then the payload. */
 export function frame(stream: 'stdout' | 'stderr', payload: string): Buffer {
@@ -88,12 +88,7 @@ function wanted(req: ApiRequest): Want {
 }
 
 export function addLogRoutes(router: Router, swarm: Swarm, node: Running): void {
-  const running = () => {
-    swarm.requireManager();
-    const r = node();
-    if (!r) throw new ApiError(503, 'this node is still starting its controllers; try again in a moment');
-    return r;
-  };
+  const running = () => requireRunning(swarm, node);
   router.add('GET', '/services/{id}/logs', swarmHandler((req) => {
     const r = running();
     const svc = resolveByName(r.view.tables.services.list(), req.params.id!, (x) => x.key, (x) => x.value.spec.Name, 'service').value;

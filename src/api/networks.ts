@@ -12,18 +12,11 @@ import { ApiError, type ApiRequest } from './http.js';
 import { resolveByName } from './resolve.js';
 import type { Router } from './router.js';
 import { swarmHandler } from './swarm.js';
+import { requireRunning, type Running } from './cluster.js';
 
 /** How long a create waits for the leader's allocation before answering without it (Docker answers at once). */
 export const ALLOCATION_WAIT_MS = 5_000;
 
-type Running = () => RunningNode | undefined;
-
-function running(swarm: Swarm, node: Running): RunningNode {
-  swarm.requireManager();
-  const r = node();
-  if (!r) throw new ApiError(503, 'this node is still starting its controllers; try again in a moment');
-  return r;
-}
 
 function body(req: ApiRequest): Record<string, unknown> {
   if (req.body === undefined || typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) throw new ApiError(400, 'request body must be a JSON object like {"Name": "appnet", "Driver": "overlay"}');
@@ -135,7 +128,7 @@ async function waitForAllocation(r: RunningNode, id: string): Promise<NetworkAll
 
 export function addNetworkRoutes(router: Router, swarm: Swarm, node: Running): void {
   router.add('POST', '/networks/create', swarmHandler(async (req) => {
-    const r = running(swarm, node);
+    const r = requireRunning(swarm, node);
     const spec = validateCreate(body(req), specs(r));
     r.view.tables.networks.put(spec.id, spec);
     const alloc = await waitForAllocation(r, spec.id);
@@ -147,18 +140,18 @@ export function addNetworkRoutes(router: Router, swarm: Swarm, node: Running): v
   }));
 
   router.add('GET', '/networks', swarmHandler(() => {
-    const r = running(swarm, node);
+    const r = requireRunning(swarm, node);
     return { body: [...r.view.tables.networks.list().map((e) => networkView(r, e.value)), egressView()] };
   }));
 
   router.add('GET', '/networks/{id}', swarmHandler((req) => {
-    const r = running(swarm, node);
+    const r = requireRunning(swarm, node);
     if (req.params.id === EGRESS_BRIDGE) return { body: egressView() };
     return { body: networkView(r, findNetwork(r, req.params.id!)) };
   }));
 
   router.add('DELETE', '/networks/{id}', swarmHandler((req) => {
-    const r = running(swarm, node);
+    const r = requireRunning(swarm, node);
     if (req.params.id === EGRESS_BRIDGE) throw new ApiError(403, `${EGRESS_BRIDGE} is this node's egress bridge, not a swarm network: it cannot be removed`);
     const spec = findNetwork(r, req.params.id!);
     const services = r.view.tables.services.list().map((e) => e.value).filter((s) => s.spec.TaskTemplate.Networks.some((n) => n.Target === spec.id) || (spec.ingress && s.spec.EndpointSpec.Ports.some((p) => p.PublishMode === 'ingress')));

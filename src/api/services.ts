@@ -12,15 +12,8 @@ import { findNetwork } from './networks.js';
 import { resolveByName } from './resolve.js';
 import type { Router } from './router.js';
 import { swarmHandler } from './swarm.js';
+import { requireRunning, type Running } from './cluster.js';
 
-type Running = () => RunningNode | undefined;
-
-function running(swarm: Swarm, node: Running): RunningNode {
-  swarm.requireManager();
-  const r = node();
-  if (!r) throw new ApiError(503, 'this node is still starting its controllers; try again in a moment');
-  return r;
-}
 
 /** Checks a spec against the cluster: valid, its networks exist (and are not ingress), its name and ingress ports free. */
 export function checkSpec(r: RunningNode, raw: unknown, selfId?: string): ServiceSpec {
@@ -116,7 +109,7 @@ function parseFilters(req: ApiRequest): Record<string, string[]> {
 
 export function addServiceRoutes(router: Router, swarm: Swarm, node: Running): void {
   router.add('POST', '/services/create', swarmHandler((req) => {
-    const r = running(swarm, node);
+    const r = requireRunning(swarm, node);
     const spec = checkSpec(r, req.body);
     const now = new Date().toISOString();
     const id = newId();
@@ -125,7 +118,7 @@ export function addServiceRoutes(router: Router, swarm: Swarm, node: Running): v
   }));
 
   router.add('GET', '/services', swarmHandler((req) => {
-    const r = running(swarm, node);
+    const r = requireRunning(swarm, node);
     const f = parseFilters(req);
     const status = ['1', 'true'].includes(req.query.get('status') ?? '');
     return {
@@ -136,13 +129,13 @@ export function addServiceRoutes(router: Router, swarm: Swarm, node: Running): v
   }));
 
   router.add('GET', '/services/{id}', swarmHandler((req) => {
-    const r = running(swarm, node);
+    const r = requireRunning(swarm, node);
     const { record, index } = findService(r, req.params.id!);
     return { body: serviceView(r, record, index, ['1', 'true'].includes(req.query.get('status') ?? '')) };
   }));
 
   router.add('POST', '/services/{id}/update', swarmHandler((req) => {
-    const r = running(swarm, node);
+    const r = requireRunning(swarm, node);
     const { record, index } = findService(r, req.params.id!);
     const version = Number(req.query.get('version'));
     if (!Number.isSafeInteger(version)) throw new ApiError(400, 'the version query parameter is required: read the service (its Version.Index) and pass it back');
@@ -156,14 +149,14 @@ export function addServiceRoutes(router: Router, swarm: Swarm, node: Running): v
   }));
 
   router.add('DELETE', '/services/{id}', swarmHandler((req) => {
-    const r = running(swarm, node);
+    const r = requireRunning(swarm, node);
     const { record } = findService(r, req.params.id!);
     r.view.tables.services.delete(record.id);
     return { body: '' };
   }));
 
   router.add('GET', '/tasks', swarmHandler((req) => {
-    const r = running(swarm, node);
+    const r = requireRunning(swarm, node);
     const f = parseFilters(req);
     const serviceIds = f.service?.map((s) => findService(r, s).record.id);
     const nodeIds = f.node?.map((n) => swarm.resolveNode(n === 'self' ? swarm.nodeId! : n).record.id);
@@ -175,7 +168,7 @@ export function addServiceRoutes(router: Router, swarm: Swarm, node: Running): v
   }));
 
   router.add('GET', '/tasks/{id}', swarmHandler((req) => {
-    const r = running(swarm, node);
+    const r = requireRunning(swarm, node);
     const e = resolveByName(r.view.tables.tasks.list(), req.params.id!, (x) => x.key, (x) => taskName(x.value), 'task');
     return { body: taskView(r, e.value, versionIndex(e.version)) };
   }));

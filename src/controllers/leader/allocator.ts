@@ -5,7 +5,6 @@
 // up where the old one left off) and writes only what changed.
 import { FIRST_VNI, MAX_VNI, type NetworkAllocation } from '../../model/network.js';
 import { DYNAMIC_PORTS, type PortConfig, type ServiceEndpoint, type ServiceRecord } from '../../model/service.js';
-import type { ObjectTables } from '../../model/tables.js';
 import type { ClusterView } from '../cluster-view.js';
 import { defaultGateway, formatCidr, IpamError, nextSubnet, overlaps, parseCidr, type Cidr } from '../ipam.js';
 import type { AddressBook } from './address-book.js';
