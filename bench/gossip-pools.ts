@@ -355,7 +355,10 @@ export class ShoalProcessPool extends EventEmitter<PoolEvents> implements Gossip
           this.views.see(name, ev.name as string, ev.state === 'dead' ? 'failed' : (ev.state as ObservedState));
           this.emit('member', name, ev.name as string, ev.state === 'dead' ? 'failed' : (ev.state as ObservedState), t);
         } else if (ev.ev === 'entry') this.emit('entry', name, ev.key as string, t);
-        else if (ev.ev === 'error') reject(new Error(`${name}: ${String(ev.message)}`));
+        else if (ev.ev === 'error') {
+          console.error(`  shoal node ${name}: ${String(ev.message)}`);
+          reject(new Error(`${name}: ${String(ev.message)}`));
+        }
         const w = this.waiting.get(`${name}/${String(ev.ev)}`);
         if (w) {
           this.waiting.delete(`${name}/${String(ev.ev)}`);
