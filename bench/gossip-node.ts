@@ -14,7 +14,6 @@ interface NodeArgs {
   name: string;
   addr: string;
   port?: number;
-  relay?: boolean;
 }
 
 type Command =
@@ -30,7 +29,7 @@ function say(ev: Record<string, unknown>): void {
 async function main(): Promise<void> {
   const args = JSON.parse(process.argv[2] ?? '{}') as NodeArgs;
   const log = pino({ level: 'warn', base: { node: args.name } }, pino.destination({ fd: 2, sync: true }));
-  const node = createShoalNode({ name: args.name, addr: args.addr, port: args.port, relay: args.relay, log });
+  const node = createShoalNode({ name: args.name, addr: args.addr, port: args.port, log });
   node.memberlist.on('join', (m) => say({ ev: 'member', name: m.name, state: 'alive' }));
   node.memberlist.on('leave', (m) => say({ ev: 'member', name: m.name, state: m.state }));
   node.store.watch((e) => {

@@ -284,10 +284,9 @@ export class ShoalProcessPool extends EventEmitter<PoolEvents> implements Gossip
   constructor(
     private readonly ns: ScratchNetns,
     private readonly prefix: string,
-    private readonly opts: { relay?: boolean } = {},
   ) {
     super();
-    this.label = opts.relay ? 'shoal+relay' : 'shoal';
+    this.label = 'shoal';
   }
 
   async start(n: number): Promise<void> {
@@ -341,7 +340,7 @@ export class ShoalProcessPool extends EventEmitter<PoolEvents> implements Gossip
 
   private async spawnNode(name: string): Promise<void> {
     this.views.forget(name);
-    const args = JSON.stringify({ name, addr: this.addrs.get(name), port: GOSSIP_PORT, relay: this.opts.relay === true });
+    const args = JSON.stringify({ name, addr: this.addrs.get(name), port: GOSSIP_PORT });
     const ready = new Promise<void>((resolve, reject) => {
       const child = startChild(this.ns.wrap(process.execPath, [NODE_SCRIPT, args]), (line, t) => {
         let ev: Record<string, unknown>;
@@ -401,10 +400,10 @@ export class SimPool extends EventEmitter<PoolEvents> implements GossipPool {
   private readonly views = new Views();
   private readonly log = pino({ level: 'silent' });
 
-  constructor(network: SimNetworkOptions, private readonly opts: { relay?: boolean; joinBatch?: number } = {}) {
+  constructor(network: SimNetworkOptions, private readonly opts: { joinBatch?: number } = {}) {
     super();
     this.network = new SimNetwork(network);
-    this.label = opts.relay ? 'shoal+relay (sim)' : 'shoal (sim)';
+    this.label = 'shoal (sim)';
   }
 
   node(name: string): ShoalNode | undefined {
@@ -470,7 +469,7 @@ export class SimPool extends EventEmitter<PoolEvents> implements GossipPool {
 
   private async startNode(name: string): Promise<void> {
     this.views.forget(name);
-    const node = createShoalNode({ name, addr: this.addrs.get(name)!, transport: this.network.transport(), relay: this.opts.relay, log: this.log });
+    const node = createShoalNode({ name, addr: this.addrs.get(name)!, transport: this.network.transport(), log: this.log });
     node.memberlist.on('join', (m) => { this.views.see(name, m.name, 'alive'); this.emit('member', name, m.name, 'alive', now()); });
     node.memberlist.on('leave', (m) => {
       const state: ObservedState = m.state === 'left' ? 'left' : 'failed';

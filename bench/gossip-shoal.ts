@@ -2,10 +2,6 @@
 // StoreReplicator, wired the way src/cluster/swarm.ts wires them (the replicator is the delegate and
 // is attached to the memberlist), on any Transport. Used in-process on the simulated network and by
 // bench/gossip-node.ts as a child process on real sockets.
-//
-// `relay: true` swaps in a bench-only replicator that re-broadcasts every entry that was new to it,
-// as Serf does with user events and NetworkDB with table events. It is not shoal's write path; the
-// report shows it beside the real one to size what that change would buy.
 import { randomBytes } from 'node:crypto';
 import { Memberlist } from '../src/cluster/memberlist.js';
 import type { MembershipConfig } from '../src/cluster/config.js';
@@ -42,7 +38,6 @@ export interface ShoalNodeOptions {
   addr: string;
   port?: number;
   transport?: Transport;
-  relay?: boolean;
   config?: Partial<MembershipConfig>;
   log: Logger;
 }
@@ -61,40 +56,10 @@ export interface ShoalNode {
   leave(): Promise<void>;
 }
 
-/** The bench-only variant: an entry that was new to this node is queued for gossip again. */
-class RelayingReplicator extends StoreReplicator {
-  private relayTo: Memberlist | undefined;
-
-  constructor(private readonly relayStore: ReplicatedStore) {
-    super(relayStore);
-  }
-
-  override attach(gossip: Memberlist): void {
-    super.attach(gossip);
-    this.relayTo = gossip;
-  }
-
-  override notifyMsg(payload: Uint8Array): void {
-    const before = this.relayStore.stats.applied;
-    super.notifyMsg(payload);
-    if (this.relayStore.stats.applied > before) this.relayTo?.broadcastUser(payload, subjectOf(payload));
-  }
-}
-
-/** The table/key a store message is about (the replicator's own subject for its broadcasts). */
-function subjectOf(payload: Uint8Array): string | undefined {
-  try {
-    const [e] = JSON.parse(Buffer.from(payload.subarray(3)).toString('utf8')) as { table: string; key: string }[];
-    return e ? `${e.table}/${e.key}` : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 export function createShoalNode(o: ShoalNodeOptions): ShoalNode {
   const store = new ReplicatedStore({ node: o.name });
   const table = store.defineTable(BENCH_TABLE, parseBenchValue);
-  const replicator = o.relay ? new RelayingReplicator(store) : new StoreReplicator(store);
+  const replicator = new StoreReplicator(store);
   const memberlist = new Memberlist({
     name: o.name, addr: o.addr, port: o.port ?? GOSSIP_PORT, delegate: replicator, transport: o.transport, config: o.config, log: o.log,
   });

@@ -232,8 +232,8 @@ async function propagation(pool: GossipPool, transport: string, n: number, trial
   };
 }
 
-async function simPropagation(n: number, relay: boolean, o: Options): Promise<PropagationRow> {
-  const pool = new SimPool({ latencyMs: 1, jitterMs: 0.5, seed: n }, { relay });
+async function simPropagation(n: number, o: Options): Promise<PropagationRow> {
+  const pool = new SimPool({ latencyMs: 1, jitterMs: 0.5, seed: n });
   const delay = monitorEventLoopDelay({ resolution: 10 });
   try {
     await pool.start(n);
@@ -403,8 +403,7 @@ function markdown(r: Report): string {
     'on a random agent, timed from the origin agent\'s "Received event" log line to every other agent\'s. "all" = 99.9 % of N for',
     'N < 1000. Model: Serf\'s simulator formula (anchors.md §4.2), fraction(x) = 1/(1+(N+1)e^(-fanout*0.5*x)), x in 200 ms rounds,',
     'fanout 3, rounded up to whole rounds. Trials that did not reach every node within the cap count as "> cap".',
-    '"shoal+relay" is a benchmark-only replicator that re-gossips each entry new to it (what Serf does with user events): it is',
-    'not what src/store does today.',
+    'Every node re-gossips an entry that was new to it (src/store/replicator.ts), as Serf does with user events.',
     '',
     ...mdTable(propagationCells(r.propagation)),
     '',
@@ -507,19 +506,11 @@ async function main(): Promise<void> {
       }
       await serf.close();
       await shoal.close();
-
-      const relay = new ShoalProcessPool(shoalNs, '127.0.201', { relay: true });
-      pools.push(relay);
-      await relay.start(o.nReal);
-      await sleep(SETTLE_MS);
-      if (bReal) report.propagation.push(await propagation(relay, 'loopback', o.nReal, o.trialsB, o.capBMs));
-      if (o.parts.has('c')) report.bandwidth.push(await churnWrites(relay, shoalNs, o.nReal, o.phaseMs, () => relay.selfCounted()));
-      await relay.close();
     }
 
     if (bSim) {
       for (const n of [o.nReal, ...o.nSim]) {
-        for (const relay of [false, true]) report.propagation.push(await simPropagation(n, relay, o));
+        report.propagation.push(await simPropagation(n, o));
       }
     }
   } finally {

@@ -169,6 +169,20 @@ export class Memberlist extends EventEmitter<{ join: [Member]; leave: [Member]; 
     return true;
   }
 
+  /**
+   * Sends an application message to one member, best effort (one UDP packet, with queued
+   * broadcasts piggybacked), as memberlist's SendBestEffort. False when it does not fit in a
+   * packet or the member is not known to be alive.
+   */
+  sendUserTo(name: string, payload: Uint8Array): boolean {
+    const m = this.members.get(name);
+    if (!m || m.state !== 'alive' || name === this.opts.name) return false;
+    const msg = Buffer.concat([Uint8Array.of(8), payload]);
+    if (msg.length + COMPOUND_PART_OVERHEAD > this.budget()) return false;
+    this.send(m.addr, m.port, msg, m.vsn[1] >= 5);
+    return true;
+  }
+
   // ---- outgoing ----
 
   private queueUpdate(u: Update): void {

@@ -1,10 +1,14 @@
 // Carries the replicated store over gossip, as Docker's NetworkDB does: each local write is broadcast
-// as a memberlist user message (piggybacked, retransmitted a bounded number of times), and the whole
-// table state rides every push-pull, so a node that missed messages (partition, restart) catches up.
+// as a memberlist user message (piggybacked, retransmitted a bounded number of times), and every
+// node that learns an entry from gossip queues it again (memberlist never relays user messages on
+// its own; Serf re-gossips its events the same way), so a write spreads epidemically, O(log N)
+// rounds, instead of reaching only the few nodes its writer happens to send to. The whole table
+// state rides every push-pull, so a node that missed messages (partition, restart) catches up.
 // Gossip can lose a message (memberlist hands each out a bounded number of times), and push-pull
-// repairs that only every 30 s; so every node also gossips, every couple of seconds, a digest of its
-// tables as of a moment ago (digest.ts), and a node whose own digest differs push-pulls with that
-// node at once: divergence is repaired within seconds, at the cost of a small message when in sync.
+// repairs that only every 30 s; so every couple of seconds each node also sends one random peer a
+// digest of its tables as of a moment ago (digest.ts), and a peer whose own digest differs
+// push-pulls with it at once: a node that missed something triggers its own repair within seconds,
+// at the cost of one small packet per node per interval when all is in sync.
 // Payloads: [0x53 'S'][version 1][kind][JSON]. Malformed payloads are dropped and counted.
 import type { GossipDelegate, Memberlist } from '../cluster/memberlist.js';
 import type { Entry } from './entry.js';
@@ -70,7 +74,7 @@ function parseDigestMessage(v: unknown): DigestMessage {
 export class StoreReplicator implements GossipDelegate {
   /** tooLargeForGossip: writes left to push-pull because they do not fit in one packet. */
   /** repairs: push-pulls started because a peer's digest differed from ours. */
-  readonly stats = { broadcasts: 0, received: 0, mergedFromPushPull: 0, dropped: 0, tooLargeForGossip: 0, digestsSent: 0, digestsChecked: 0, repairs: 0 };
+  readonly stats = { broadcasts: 0, relayed: 0, received: 0, mergedFromPushPull: 0, dropped: 0, tooLargeForGossip: 0, digestsSent: 0, digestsChecked: 0, repairs: 0 };
   private gossip: Memberlist | undefined;
   private readonly stopWatching: (() => void)[] = [];
   private readonly digest = new StoreDigest();
@@ -88,16 +92,24 @@ export class StoreReplicator implements GossipDelegate {
   attach(gossip: Memberlist): void {
     this.gossip = gossip;
     this.name = gossip.members.selfName;
-    this.timer = setInterval(() => this.sendDigest(), ANTI_ENTROPY_INTERVAL_MS);
-    this.timer.unref();
+    // A random first delay, so nodes started together do not send their digests in lockstep.
+    const first = setTimeout(() => {
+      this.sendDigest();
+      this.timer = setInterval(() => this.sendDigest(), ANTI_ENTROPY_INTERVAL_MS);
+      this.timer.unref();
+    }, Math.random() * ANTI_ENTROPY_INTERVAL_MS);
+    first.unref();
+    this.timer = first;
   }
 
   notifyMsg(payload: Uint8Array): void {
     if (payload[0] !== MAGIC) return; // another application's message (e.g. Serf's) in a shared pool
     try {
       if (payload[2] === KIND_DIGEST) return this.checkDigest(parseDigestMessage(unframeJson(payload, KIND_DIGEST)));
-      this.store.merge(unframe(payload, KIND_ENTRIES));
+      const { applied } = this.store.merge(unframe(payload, KIND_ENTRIES));
       this.stats.received++;
+      // New to this node: pass it on. An entry already held is not, so each node relays a write once.
+      for (const e of applied) if (this.gossip?.broadcastUser(frame(KIND_ENTRIES, [e]), `${e.table}/${e.key}`)) this.stats.relayed++;
     } catch {
       this.stats.dropped++;
     }
@@ -116,15 +128,21 @@ export class StoreReplicator implements GossipDelegate {
   }
 
   close(): void {
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) {
+      clearTimeout(this.timer);
+      clearInterval(this.timer);
+    }
     for (const stop of this.stopWatching.splice(0)) stop();
   }
 
   private sendDigest(): void {
     const g = this.gossip;
     if (!g) return;
+    const peers = g.members.list().filter((m) => m.name !== this.name && m.state === 'alive');
+    const peer = peers[Math.floor(Math.random() * peers.length)];
+    if (!peer) return;
     const cutoff = Date.now() - SETTLE_MS;
-    if (g.broadcastUser(frameJson(KIND_DIGEST, { from: this.name ?? '', cutoff, digests: this.digest.asOf(cutoff) } satisfies DigestMessage), 'store-digest')) this.stats.digestsSent++;
+    if (g.sendUserTo(peer.name, frameJson(KIND_DIGEST, { from: this.name ?? '', cutoff, digests: this.digest.asOf(cutoff) } satisfies DigestMessage))) this.stats.digestsSent++;
   }
 
   /** A peer's digest: if ours differs as of the same moment, push-pull with it (at most every REPAIR_INTERVAL_MS). */
