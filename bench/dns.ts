@@ -12,7 +12,7 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -134,7 +134,7 @@ async function startServer(kind: ServerKind, netns: string, dir: string, opts: O
   let child: ChildProcess;
   if (kind === 'dnsmasq') {
     child = spawn('ip', ['netns', 'exec', netns, 'dnsmasq', '-k', '-C', '/dev/null', '--pid-file=', '--no-resolv', '--no-hosts',
-      `--addn-hosts=${join(dir, 'hosts')}`, `--port=${port}`, `--listen-address=${ADDRESS}`, '--bind-interfaces', '--local-ttl=5', '--user=root'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      `--addn-hosts=${join(dir, 'hosts')}`, `--port=${port}`, `--listen-address=${ADDRESS}`, '--bind-interfaces', '--local-ttl=5', '--user=root'], { stdio: 'ignore' });
   } else {
     child = spawn(process.execPath, [join(projectRoot, 'dist', 'bench', 'dns-serve.js'), '--netns', netns, '--address', ADDRESS, '--port', String(port),
       '--services', String(opts.services), '--tasks', String(opts.tasks), '--mode', kind], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -180,13 +180,14 @@ function parseDnsperf(text: string): Omit<RunResult, 'server' | 'round' | 'throt
 async function dnsperf(netns: string, server: Server, queryFile: string, outFile: string, opts: Options, throttled: boolean): Promise<Omit<RunResult, 'server' | 'round' | 'throttled' | 'cpuUsPerQuery'>> {
   const args = ['netns', 'exec', netns, 'dnsperf', '-s', ADDRESS, '-p', String(server.port), '-d', queryFile, '-l', String(opts.seconds), '-c', String(opts.clients), '-v'];
   if (throttled) args.push('-Q', String(opts.throttle));
-  const child = spawn('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const out = createWriteStream(outFile);
-  child.stdout.pipe(out);
+  // dnsperf writes its per-query lines straight into the file: passing them through this process
+  // would put it on the machine's two cores during the measurement, competing with server and client.
+  const out = openSync(outFile, 'w');
+  const child = spawn('ip', args, { stdio: ['ignore', out, 'pipe'] });
+  closeSync(out);
   let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const [code] = (await once(child, 'exit')) as [number | null];
-  if (!out.writableFinished) await once(out, 'finish');
   if (code !== 0) throw new Error(`dnsperf exited ${code}: ${stderr}`);
   return parseDnsperf(readFileSync(outFile, 'utf8'));
 }

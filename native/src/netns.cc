@@ -1,4 +1,4 @@
-// shoal_netns: the one native piece of shoal. It lets the Node.js main thread do work inside
+// shoal_netns: the native piece of shoal (this file, and dns_fast.cc for the DNS server's UDP path). It lets the Node.js main thread do work inside
 // another network namespace for the length of one synchronous call (setns there, run, setns back),
 // opens sockets that live in a given namespace, and creates/removes named namespaces under
 // /run/netns the way iproute2 does, so that `ip -n NAME` works on what shoal makes.
@@ -185,7 +185,14 @@ Napi::Value GetTid(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(syscall(SYS_gettid)));
 }
 
+}  // namespace
+
+void InitDnsFast(Napi::Env env, Napi::Object exports);  // dns_fast.cc
+
+namespace {
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  InitDnsFast(env, exports);
   exports.Set("runInNetns", Napi::Function::New(env, RunInNetns));
   exports.Set("socketInNetns", Napi::Function::New(env, SocketInNetns));
   exports.Set("createNamedNetns", Napi::Function::New(env, CreateNamedNetns));

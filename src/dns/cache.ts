@@ -1,6 +1,7 @@
 // The answer cache of one view: templates keyed by the question (lowercased name, qtype, qclass),
 // found by the hash the scanner computed and confirmed byte by byte, so a hit allocates nothing.
-// Emptied as a whole when a zone of the view changes, and when it reaches its size bound.
+// Emptied as a whole when a zone of the view changes, and when it reaches its size bound. A mirror
+// (the native UDP path's copy of the view's templates) follows every set and clear.
 import type { Template } from './template.js';
 import { HEADER_SIZE, lowerByte, type ParsedQuery } from './wire.js';
 
@@ -12,11 +13,20 @@ interface Entry {
   next: Entry | undefined;
 }
 
+/** Another copy of a view's cache that must hold the same templates (native/src/dns_fast.cc). */
+export interface CacheMirror {
+  set(template: Template): void;
+  clear(): void;
+}
+
 export class AnswerCache {
   private readonly entries = new Map<number, Entry>();
   private count = 0;
 
-  constructor(private readonly maxEntries: number) {}
+  constructor(
+    private readonly maxEntries: number,
+    private readonly mirror?: CacheMirror,
+  ) {}
 
   get size(): number {
     return this.count;
@@ -35,11 +45,13 @@ export class AnswerCache {
     const head = this.entries.get(q.hash);
     this.entries.set(q.hash, { template, key: template.questionKey(), next: head });
     this.count++;
+    this.mirror?.set(template);
   }
 
   clear(): void {
     this.entries.clear();
     this.count = 0;
+    this.mirror?.clear();
   }
 }
 

@@ -3,8 +3,10 @@
 // sockets and TCP connections; what a query means is the host's (DnsServer's) business.
 import dgram from 'node:dgram';
 import net from 'node:net';
-import type { Netns } from '../kernel/netns.js';
+import { Netns } from '../kernel/netns.js';
+import type { UdpFastSocket } from '../kernel/native.js';
 import type { DnsConfig } from './config.js';
+import { openFastUdp } from './fast-udp.js';
 import { TcpQueryConnection } from './tcp.js';
 import type { ViewRegistry, ViewState } from './views.js';
 
@@ -30,6 +32,8 @@ export interface DnsListener {
 /** What a listener needs from the server that owns it. */
 export interface ListenerHost {
   readonly config: Readonly<DnsConfig>;
+  /** UDP through the native batched path (fast-udp.ts), rather than dgram. */
+  readonly fastUdp: boolean;
   readonly views: ViewRegistry;
   onUdp(l: Listener, msg: Buffer, port: number, address: string): void;
   onTcpFrame(l: Listener, frame: Buffer, conn: TcpQueryConnection): void;
@@ -44,6 +48,9 @@ export class Listener implements DnsListener {
   closed = false;
   state: ViewState;
   private udp: dgram.Socket | undefined;
+  private fast: UdpFastSocket | undefined;
+  /** What this listener's native path had answered when the server last counted it. */
+  counted = { hits: 0, truncated: 0 };
   private tcp: net.Server | undefined;
   private readonly connections = new Set<TcpQueryConnection>();
   private boundPort = 0;
@@ -72,6 +79,7 @@ export class Listener implements DnsListener {
     const next = this.host.views.acquire(networks);
     this.host.views.release(this.state);
     this.state = next;
+    this.fast?.setView(next.id);
   }
 
   async open(): Promise<void> {
@@ -88,8 +96,14 @@ export class Listener implements DnsListener {
   }
 
   sendUdp(reply: Buffer, port: number, address: string): void {
-    if (this.closed || this.udp === undefined) return;
-    this.udp.send(reply, port, address);
+    if (this.closed) return;
+    if (this.fast) this.fast.send(reply, port, address);
+    else this.udp?.send(reply, port, address);
+  }
+
+  /** What the native path answered by itself so far (the server folds it into its stats). */
+  nativeStats(): { hits: number; truncated: number } | undefined {
+    return this.fast?.stats();
   }
 
   async close(): Promise<void> {
@@ -102,17 +116,31 @@ export class Listener implements DnsListener {
 
   /** UDP first (port 0 picks the port), then TCP on the same port. */
   private async bindBoth(): Promise<void> {
+    if (this.host.fastUdp && !this.opts.address.includes(':')) {
+      const ns = this.opts.netns ?? Netns.open('self');
+      try {
+        const fd = ns.socket('udp', this.opts.address, this.opts.port);
+        this.fast = openFastUdp(fd, this.state.id, this.host.config.ednsUdpSize, (msg, port, address) => this.host.onUdp(this, msg, port, address));
+      } finally {
+        if (ns !== this.opts.netns) ns.close();
+      }
+      this.boundPort = this.fast.port() ?? this.opts.port;
+    } else {
+      await this.bindDgram();
+    }
+    const tcp = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.tcp = tcp;
+    await listenTcp(tcp, this.opts, this.boundPort);
+    tcp.on('error', (err) => this.host.onSocketError('tcp', err));
+  }
+
+  private async bindDgram(): Promise<void> {
     const udp = dgram.createSocket(this.opts.address.includes(':') ? 'udp6' : 'udp4');
     this.udp = udp;
     udp.on('message', (msg, rinfo) => this.host.onUdp(this, msg, rinfo.port, rinfo.address));
     await bindUdp(udp, this.opts);
     udp.on('error', (err) => this.host.onSocketError('udp', err));
     this.boundPort = udp.address().port;
-
-    const tcp = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
-    this.tcp = tcp;
-    await listenTcp(tcp, this.opts, this.boundPort);
-    tcp.on('error', (err) => this.host.onSocketError('tcp', err));
   }
 
   private accept(socket: net.Socket): void {
@@ -135,6 +163,8 @@ export class Listener implements DnsListener {
     this.connections.clear();
     const udp = this.udp;
     const tcp = this.tcp;
+    this.fast?.close();
+    this.fast = undefined;
     this.udp = undefined;
     this.tcp = undefined;
     await Promise.all([

@@ -11,6 +11,7 @@ import { emptyDnsStats, type DnsStats, type TransportStats } from './stats.js';
 import type { TcpQueryConnection } from './tcp.js';
 import { Listener, type DnsListener, type ListenerHost, type ListenOptions } from './listener.js';
 import { ViewRegistry, type ViewState } from './views.js';
+import { fastUdpAvailable } from './fast-udp.js';
 import { buildTemplate, isTruncated, serveTemplate, type Template } from './template.js';
 import {
   badversReply,
@@ -45,7 +46,7 @@ export type { DnsListener, ListenOptions };
 
 export class DnsServer {
   readonly zones: ZoneSet;
-  readonly stats: DnsStats = emptyDnsStats();
+  private readonly counts: DnsStats = emptyDnsStats();
   readonly forwarder: Forwarder | undefined;
   readonly config: Readonly<DnsConfig>;
   private readonly log: Logger | undefined;
@@ -69,16 +70,39 @@ export class DnsServer {
       this.forwarder = opts.forwarder ? new Forwarder(opts.forwarder) : undefined;
       this.ownsForwarder = this.forwarder !== undefined;
     }
-    this.views = new ViewRegistry(this.config.maxCachedAnswersPerView);
+    const fastUdp = this.config.udpFastPath && fastUdpAvailable();
+    this.views = new ViewRegistry(this.config.maxCachedAnswersPerView, fastUdp);
     this.stopWatching = this.zones.onChange((id) => this.views.invalidate(id));
     this.host = {
       config: this.config,
+      fastUdp,
       views: this.views,
       onUdp: (l, msg, port, address) => this.onUdp(l, msg, port, address),
       onTcpFrame: (l, frame, conn) => this.onTcpFrame(l, frame, conn),
-      onSocketError: (transport, err) => this.internalError(this.stats[transport], err),
-      onClosed: (l) => this.listeners.delete(l),
+      onSocketError: (transport, err) => this.internalError(this.counts[transport], err),
+      onClosed: (l) => {
+        this.countNative(l);
+        this.listeners.delete(l);
+      },
     };
+  }
+
+  /** The counters, with what the native UDP path answered by itself folded in. */
+  get stats(): DnsStats {
+    for (const l of this.listeners) this.countNative(l);
+    return this.counts;
+  }
+
+  /** Adds a listener's native answers since last counted: queries answered locally. */
+  private countNative(l: Listener): void {
+    const n = l.nativeStats();
+    if (!n) return;
+    const hits = n.hits - l.counted.hits;
+    const truncated = n.truncated - l.counted.truncated;
+    l.counted = { hits: n.hits, truncated: n.truncated };
+    this.counts.udp.queries += hits;
+    this.counts.udp.local += hits;
+    this.counts.udp.truncated += truncated;
   }
 
   async listen(opts: ListenOptions): Promise<DnsListener> {
@@ -108,7 +132,7 @@ export class DnsServer {
 
   /** One UDP datagram from a client. */
   private onUdp(l: Listener, msg: Buffer, port: number, address: string): void {
-    const st = this.stats.udp;
+    const st = this.counts.udp;
     try {
       const q = this.scratch;
       const parsed = parseQuery(msg, msg.length, q);
@@ -133,7 +157,7 @@ export class DnsServer {
 
   /** One complete TCP frame (without its length) from a client. */
   private onTcpFrame(l: Listener, frame: Buffer, conn: TcpQueryConnection): void {
-    const st = this.stats.tcp;
+    const st = this.counts.tcp;
     try {
       const q = this.scratch;
       const parsed = parseQuery(frame, frame.length, q);
@@ -234,10 +258,10 @@ function framed(msg: Buffer): Buffer {
 }
 
 function definedOnly(opts: DnsServerOptions): Partial<DnsConfig> {
-  const out: Partial<DnsConfig> = {};
+  const out: Record<string, unknown> = {};
   for (const key of Object.keys(defaultDnsConfig) as (keyof DnsConfig)[]) {
     const v = opts[key];
     if (v !== undefined) out[key] = v;
   }
-  return out;
+  return out as Partial<DnsConfig>;
 }

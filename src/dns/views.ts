@@ -1,17 +1,23 @@
 // Views: the ordered network lists listeners answer for. Listeners with the same list share one
 // ViewState and so one answer cache; the registry finds the views that contain a network, so a
-// zone change clears exactly the caches it can affect.
+// zone change clears exactly the caches it can affect. Each view has a number, the name the native
+// UDP path knows it by, and its cache is mirrored there when that path is in use.
 import { AnswerCache } from './cache.js';
+import { nativeMirror } from './fast-udp.js';
+
+let nextViewId = 1;
 
 export class ViewState {
   readonly cache: AnswerCache;
+  readonly id = nextViewId++;
   refs = 0;
   constructor(
     readonly key: string,
     readonly networks: readonly string[],
     maxEntries: number,
+    mirrored: boolean,
   ) {
-    this.cache = new AnswerCache(maxEntries);
+    this.cache = new AnswerCache(maxEntries, mirrored ? nativeMirror(this.id, maxEntries) : undefined);
   }
 }
 
@@ -19,7 +25,10 @@ export class ViewRegistry {
   private readonly byKey = new Map<string, ViewState>();
   private readonly byNetwork = new Map<string, Set<ViewState>>();
 
-  constructor(private readonly maxEntriesPerView: number) {}
+  constructor(
+    private readonly maxEntriesPerView: number,
+    private readonly mirrored = false,
+  ) {}
 
   get size(): number {
     return this.byKey.size;
@@ -30,7 +39,7 @@ export class ViewRegistry {
     const key = networks.join('\u0000');
     let view = this.byKey.get(key);
     if (view === undefined) {
-      view = new ViewState(key, [...networks], this.maxEntriesPerView);
+      view = new ViewState(key, [...networks], this.maxEntriesPerView, this.mirrored);
       this.byKey.set(key, view);
       for (const id of new Set(networks)) {
         let set = this.byNetwork.get(id);
@@ -46,6 +55,7 @@ export class ViewRegistry {
   release(view: ViewState): void {
     if (--view.refs > 0) return;
     this.byKey.delete(view.key);
+    view.cache.clear();
     for (const id of new Set(view.networks)) {
       const set = this.byNetwork.get(id);
       set?.delete(view);

@@ -11,6 +11,22 @@ export interface NetnsAddon {
   createNamedNetns(dir: string, name: string): void;
   deleteNamedNetns(path: string): void;
   gettid(): number;
+  /** The DNS server's batched UDP path (native/src/dns_fast.cc). */
+  UdpFast: new (fd: number, viewId: number, ednsUdpSize: number, onMisses: (bufs: Buffer[], ports: number[], addresses: string[]) => void) => UdpFastSocket;
+  /** Publishes a pre-encoded reply (src/dns/template.ts) for a view's question. */
+  dnsFastPut(viewId: number, questionKey: Uint8Array, bytes: Uint8Array, questionEnd: number, answerEnds: readonly number[], additionalEnds: readonly number[], shuffleCount: number, maxEntries: number): void;
+  /** Forgets every reply published for a view. */
+  dnsFastClear(viewId: number): void;
+}
+
+export interface UdpFastSocket {
+  setView(viewId: number): void;
+  send(reply: Uint8Array, port: number, address: string): void;
+  /** The bound port. */
+  port(): number | undefined;
+  stats(): { packets: number; hits: number; misses: number; truncated: number; sendErrors: number };
+  /** Stops polling and closes the socket. */
+  close(): void;
 }
 
 const addonPath = join(projectRoot, 'native', 'build', 'Release', 'shoal_netns.node');
