@@ -6,9 +6,10 @@
 // load other processes put on this 2-core machine disturbs far less than qps. `naive` is the plain
 // dgram + dns-packet server the embedded one replaced (the "before"); `floor` answers every query
 // with one fixed record and no DNS logic at all (what Node's dgram alone costs; not a DNS server).
-// Writes bench/out/dns.md and bench/out/dns.json.
+// Then (bench/dns-converge.ts) the time from `service scale` to every node's DNS answering the new
+// set, in a 3-node lab. Writes bench/out/dns.md and bench/out/dns.json.
 //
-//   npm run build && npm run bench:dns [-- --rounds 3 --seconds 10 --clients 4 --servers embedded,dnsmasq,naive,floor]
+//   npm run build && npm run bench:dns [-- --rounds 3 --seconds 10 --clients 4 --servers embedded,dnsmasq,naive,floor --converge 5]
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -21,6 +22,7 @@ import { DnsServer } from '../src/dns/server.js';
 import { createNetns, deleteNetns, Netns, netnsExists } from '../src/kernel/netns.js';
 import { projectRoot } from '../src/util/paths.js';
 import { benchRecords } from './dns-records.js';
+import { scaleConvergence, type ConvergeResult } from './dns-converge.js';
 
 type ServerKind = 'embedded' | 'dnsmasq' | 'naive' | 'floor';
 
@@ -34,6 +36,8 @@ interface Options {
   servers: ServerKind[];
   /** Namespaces for the many-listeners measurement (0 = skip it). */
   listeners: number;
+  /** Scale trials (up and down) for the convergence measurement in a lab (0 = skip it). */
+  converge: number;
 }
 
 interface Server {
@@ -83,6 +87,7 @@ function parseOptions(argv: string[]): Options {
     clients: int('clients', 4),
     throttle: int('throttle', 20000),
     services: int('services', 100),
+    converge: Number(get('converge', '5')),
     tasks: int('tasks', 4),
     servers,
     listeners: Number(get('listeners', '200')),
@@ -422,8 +427,15 @@ async function main(): Promise<void> {
     };
     const outDir = join(projectRoot, 'bench', 'out');
     mkdirSync(outDir, { recursive: true });
-    writeFileSync(join(outDir, 'dns.md'), markdown(lines, runs, meta) + (scaleLine ? `\n${scaleLine}\n` : ''));
-    writeFileSync(join(outDir, 'dns.json'), JSON.stringify({ meta, options: opts, summaries, runs, listenerScale: scale }, null, 2) + '\n');
+    let converge: ConvergeResult | undefined;
+    let convergeLine = '';
+    if (opts.converge > 0) {
+      converge = await scaleConvergence(opts.converge, (s) => console.log(s));
+      convergeLine = `Scale convergence (3-node lab, exec runtime, ${opts.converge} trials each way): from the \`service scale\` request to every node's own resolver answering tasks.web with exactly the running tasks' addresses: up 2 -> 5 median ${f0(converge.medianUpMs)} ms, down 5 -> 2 median ${f0(converge.medianDownMs)} ms, worst ${f0(converge.maxMs)} ms (scaling up includes starting the tasks).`;
+      console.log(`\n${convergeLine}`);
+    }
+    writeFileSync(join(outDir, 'dns.md'), markdown(lines, runs, meta) + (scaleLine ? `\n${scaleLine}\n` : '') + (convergeLine ? `\n${convergeLine}\n` : ''));
+    writeFileSync(join(outDir, 'dns.json'), JSON.stringify({ meta, options: opts, summaries, runs, listenerScale: scale, scaleConvergence: converge }, null, 2) + '\n');
     console.log(`\nreport: ${join(outDir, 'dns.md')} (and dns.json)`);
   } finally {
     await Promise.all(servers.map((s) => stopServer(s)));

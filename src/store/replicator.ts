@@ -21,12 +21,15 @@ const KIND_ENTRIES = 1;
 const KIND_STATE = 2;
 const KIND_DIGEST = 3;
 
-/** How often this node gossips its digest. */
-export const ANTI_ENTROPY_INTERVAL_MS = 2_000;
-/** Digests leave out entries younger than this: gossip normally spreads a write well within it. */
-export const SETTLE_MS = 3_000;
+/** How often this node sends a peer its digest: one small packet a second. */
+export const ANTI_ENTROPY_INTERVAL_MS = 1_000;
+/**
+ * Digests leave out entries younger than this: relayed gossip reaches every node of 10 in about
+ * 0.3 s and of 200 in under 0.8 s (bench/gossip), so a difference older than this is a lost write.
+ */
+export const SETTLE_MS = 1_500;
 /** At most one repairing push-pull this often. */
-export const REPAIR_INTERVAL_MS = 2_000;
+export const REPAIR_INTERVAL_MS = 1_000;
 
 interface DigestMessage {
   from: string;
