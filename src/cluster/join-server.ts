@@ -12,6 +12,7 @@ import {
   type JoinAuthority, type JoinReply, type JoinRequest,
 } from './join-protocol.js';
 import { secretsEqual } from './token.js';
+import { whenListening } from '../util/listen.js';
 
 export interface JoinServerOptions {
   /** The cluster's root CA: its certificate is presented, its key signs joiners' certificates. */
@@ -64,15 +65,9 @@ export class JoinServer {
   }
 
   /** Listens on host:port (port 0 for an ephemeral one) and resolves with the port. */
-  listen(port: number, host: string): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        this.server.on('error', () => {}); // after listening, errors are per connection
-        resolve((this.server.address() as { port: number }).port);
-      });
-    });
+  async listen(port: number, host: string): Promise<number> {
+    await whenListening(this.server, () => this.server.listen(port, host), () => {}); // after listening, errors are per connection
+    return (this.server.address() as { port: number }).port;
   }
 
   /** Stops listening and closes every open connection. */

@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { LogLine, LogOptions } from '../runtime/runtime.js';
 import type { Logger } from '../util/log.js';
+import { whenListening } from '../util/listen.js';
 import type { CaFiles } from './ca.js';
 
 /** The node API's port: next to the cluster management port (2377). */
@@ -46,14 +47,9 @@ export class NodeApiServer {
     this.server.on('tlsClientError', (_err, sock) => sock.destroy());
   }
 
-  listen(port: number, host: string): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve((this.server.address() as { port: number }).port);
-      });
-    });
+  async listen(port: number, host: string): Promise<number> {
+    await whenListening(this.server, () => this.server.listen(port, host), (err) => this.log.warn({ err }, 'node API server error'));
+    return (this.server.address() as { port: number }).port;
   }
 
   close(): Promise<void> {

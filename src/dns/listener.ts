@@ -9,6 +9,7 @@ import type { DnsConfig } from './config.js';
 import { openFastUdp } from './fast-udp.js';
 import { TcpQueryConnection } from './tcp.js';
 import type { ViewRegistry, ViewState } from './views.js';
+import { whenListening } from '../util/listen.js';
 
 export interface ListenOptions {
   /** Namespace to listen in; undefined = the agent's own. */
@@ -175,26 +176,14 @@ export class Listener implements DnsListener {
 }
 
 function bindUdp(udp: dgram.Socket, opts: ListenOptions): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
-    udp.once('error', onError);
-    udp.once('listening', () => {
-      udp.off('error', onError);
-      resolve();
-    });
+  return whenListening(udp, () => {
     if (opts.netns === undefined) udp.bind({ port: opts.port, address: opts.address, exclusive: true });
     else udp.bind({ fd: opts.netns.socket('udp', opts.address, opts.port) });
   });
 }
 
 function listenTcp(tcp: net.Server, opts: ListenOptions, port: number): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
-    tcp.once('error', onError);
-    tcp.once('listening', () => {
-      tcp.off('error', onError);
-      resolve();
-    });
+  return whenListening(tcp, () => {
     if (opts.netns === undefined) tcp.listen({ port, host: opts.address, exclusive: true });
     else tcp.listen({ fd: opts.netns.socket('tcp', opts.address, port) });
   });
