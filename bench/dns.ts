@@ -23,6 +23,7 @@ import { createNetns, deleteNetns, Netns, netnsExists } from '../src/kernel/netn
 import { projectRoot } from '../src/util/paths.js';
 import { benchRecords } from './dns-records.js';
 import { scaleConvergence, type ConvergeResult } from './dns-converge.js';
+import { cleanUpOnExit } from './interrupt.js';
 
 type ServerKind = 'embedded' | 'dnsmasq' | 'naive' | 'floor';
 
@@ -356,15 +357,7 @@ async function main(): Promise<void> {
     for (const name of [netns, ...extraNetns]) if (netnsExists(name)) deleteNetns(name);
     rmSync(dir, { recursive: true, force: true });
   };
-  const onSignal = (signal: NodeJS.Signals, code: number): void => {
-    console.error(`\n${signal}: stopping servers, removing namespace ${netns}`);
-    cleanupSync();
-    process.exit(128 + code);
-  };
-  process.once('SIGINT', () => onSignal('SIGINT', 2));
-  process.once('SIGTERM', () => onSignal('SIGTERM', 15));
-  process.once('SIGHUP', () => onSignal('SIGHUP', 1));
-  process.once('exit', cleanupSync);
+  cleanUpOnExit(`stopping servers, removing namespace ${netns}`, cleanupSync);
 
   try {
     const records = benchRecords(opts.services, opts.tasks);

@@ -23,6 +23,7 @@ import { projectRoot } from '../src/util/paths.js';
 import { diff, installCounters, readCounters, UDP_IP_HEADER_BYTES, type Counts } from './gossip-bytes.js';
 import { secs, serfModelBytesPerSec, serfModelMs, summarize, type Summary } from './gossip-model.js';
 import { liveChildren, now, ScratchNetns, SerfPool, ShoalProcessPool, SimPool, sleep, type GossipPool } from './gossip-pools.js';
+import { cleanUpOnExit } from './interrupt.js';
 
 // ---- options ----
 
@@ -443,15 +444,7 @@ async function main(): Promise<void> {
     serfNs.remove();
     shoalNs.remove();
   };
-  const onSignal = (signal: NodeJS.Signals, code: number): void => {
-    console.error(`\n${signal}: stopping every agent and removing ${serfNs.name}, ${shoalNs.name}`);
-    cleanupSync();
-    process.exit(128 + code);
-  };
-  process.once('SIGINT', () => onSignal('SIGINT', 2));
-  process.once('SIGTERM', () => onSignal('SIGTERM', 15));
-  process.once('SIGHUP', () => onSignal('SIGHUP', 1));
-  process.once('exit', cleanupSync);
+  cleanUpOnExit(`stopping every agent and removing ${serfNs.name}, ${shoalNs.name}`, cleanupSync);
 
   const report: Report = {
     meta: {

@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { createNetns, deleteNetns, netnsExists } from '../src/kernel/netns.js';
 import { FLOOD_MAC, openRtnl, type Rtnl } from '../src/kernel/rtnl.js';
 import { projectRoot } from '../src/util/paths.js';
+import { cleanUpOnExit } from './interrupt.js';
 
 const execFileP = promisify(execFile);
 
@@ -191,15 +192,7 @@ async function main(): Promise<void> {
     rtnl = undefined;
     if (netnsExists(netns)) deleteNetns(netns);
   };
-  const onSignal = (signal: NodeJS.Signals, code: number): void => {
-    console.error(`\n${signal}: removing namespace ${netns}`);
-    cleanup();
-    process.exit(128 + code);
-  };
-  process.once('SIGINT', () => onSignal('SIGINT', 2));
-  process.once('SIGTERM', () => onSignal('SIGTERM', 15));
-  process.once('SIGHUP', () => onSignal('SIGHUP', 1));
-  process.once('exit', cleanup);
+  cleanUpOnExit(`removing namespace ${netns}`, cleanup);
 
   try {
     createNetns(netns);

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { ApiClient } from '../src/cli/client.js';
 import { Lab } from '../src/lab/driver.js';
 import { projectRoot } from '../src/util/paths.js';
+import { cleanUpOnExit } from './interrupt.js';
 
 interface TaskJson { ID: string; NodeName: string; DesiredState: string; Status: { State: string; Timestamp: string; ContainerStatus?: { PID: number } }; NetworksAttachments: { Addresses: string[] }[] }
 
@@ -199,5 +200,5 @@ function cleanup(): void {
   for (const fn of cleanups.splice(0).reverse()) fn();
 }
 
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => { cleanup(); process.exit(130); });
+cleanUpOnExit('stopping the bench processes and the lab', cleanup);
 main().then(cleanup, (err: unknown) => { cleanup(); console.error(`overlay bench failed: ${(err as Error).message}`); process.exit(1); });
