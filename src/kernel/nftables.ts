@@ -1,9 +1,9 @@
 // nftables through transactions: a Transaction collects changes to one table (chains, rules, sets,
 // maps, elements) and applies them atomically with one `nft -f -` run inside a network namespace.
 // What is sent is proportional to the change, never the whole ruleset. Read-back parses `nft -j`.
-import { spawn } from 'node:child_process';
 import { KernelError } from './errors.js';
-import { describeNetns, netnsPath, type NetnsRef } from './netns.js';
+import { describeNetns, type NetnsRef } from './netns.js';
+import { runInNetns, type RunResult } from './run-in-netns.js';
 
 export type NftFamily = 'ip' | 'ip6' | 'inet' | 'arp' | 'bridge' | 'netdev';
 export type NftHook = 'prerouting' | 'input' | 'forward' | 'output' | 'postrouting' | 'ingress';
@@ -195,32 +195,9 @@ export function nftError(stderr: string, script: string, op: string): KernelErro
   return new KernelError(code, op, offending ? `${first} in line ${lineNo}: ${offending}` : first);
 }
 
-interface RunResult {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/**
- * Runs nft inside the namespace. `nsenter --net=FILE` enters only the network namespace (unlike
- * `ip netns exec`, which also remounts /sys), and for our own namespace nft runs as is.
- */
+/** Runs nft inside the namespace. */
 function runNft(ref: NetnsRef, args: string[], input?: string, signal?: AbortSignal): Promise<RunResult> {
-  const [cmd, argv] = ref === 'self' ? ['nft', args] : ['nsenter', [`--net=${netnsPath(ref)}`, 'nft', ...args]];
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'pipe'], signal });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') reject(new KernelError('ENOENT', `run ${cmd}`, `${cmd} not found: install the nftables package (apt-get install nftables)${cmd === 'nsenter' ? ' and util-linux' : ''}`));
-      else reject(new KernelError(err.code ?? 'EUNKNOWN', `run ${cmd}`, err.message));
-    });
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-    child.stdin.on('error', () => {}); // nft may exit before reading everything; its status says why
-    child.stdin.end(input ?? '');
-  });
+  return runInNetns(ref, 'nft', args, { ...(input !== undefined ? { input } : {}), ...(signal ? { signal } : {}), missing: 'install the nftables package (apt-get install nftables)' });
 }
 
 /** Applies a transaction (or a whole script) atomically: all of it, or nothing. */
