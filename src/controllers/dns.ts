@@ -1,15 +1,16 @@
 // The node's DNS controller: turns the tables into one zone per overlay network (ingress has none,
 // as in Docker) and keeps the embedded DNS server answering from them: `<service>` (its VIP, or its
 // running tasks' addresses in dnsrr mode), `tasks.<service>`, network aliases, task names and
-// hostnames, SRV for published ports, PTR for task addresses. A task counts once its node has
-// plumbed it (its endpoint exists) and while that node is not known to be down. Every node builds
-// the same zones from the same tables, so answers agree everywhere once gossip has converged.
+// hostnames, SRV for published ports, PTR for task addresses, counting the tasks backends.ts counts
+// as serving. Every node builds the same zones from the same tables, so answers agree everywhere
+// once gossip has converged.
 // Listeners: one at 127.0.0.11:53 inside each running task, answering for that task's networks;
 // one operator listener on the node (loopback unless configured) answering for all of them.
 import { Netns, type NetnsRef } from '../kernel/netns.js';
 import type { DnsListener, DnsServer, RecordSet, Zone } from '../dns/index.js';
 import type { ServiceRecord } from '../model/service.js';
-import { effectiveStatus, taskName, type TaskRecord } from '../model/task.js';
+import { taskName, type TaskRecord } from '../model/task.js';
+import { backendsOn, ingressNetworkId, servicesOn, vipOn } from './backends.js';
 import type { ClusterView } from './cluster-view.js';
 import { Reconciler } from './reconciler.js';
 import type { TaskNetnsListener } from './tasks/tasks.js';
@@ -27,7 +28,6 @@ export interface DnsControllerOptions {
 
 /** The zone of one network from the tables (pure; exported for tests). */
 export function buildZone(view: ClusterView, networkId: string, networkName: string): Zone {
-  const t = view.tables;
   const names = new Map<string, RecordSet>();
   const ptr = new Map<string, string>();
   const add = (name: string, rs: RecordSet) => {
@@ -36,32 +36,20 @@ export function buildZone(view: ClusterView, networkId: string, networkName: str
     if (!cur) names.set(key, rs);
     else names.set(key, { a: [...new Set([...cur.a, ...rs.a])].sort(), srv: [...(cur.srv ?? []), ...(rs.srv ?? [])], shuffle: cur.shuffle || rs.shuffle });
   };
-  const live = new Map<string, string>(); // task ID -> its address on this network, for plumbed tasks of live nodes
-  for (const { value: e } of t.endpoints.list()) {
-    if (e.networkId !== networkId || !e.taskId || view.nodeState(e.nodeId) === 'down') continue;
-    live.set(e.taskId, e.ip);
-  }
-  const byService = new Map<string, TaskRecord[]>();
-  for (const { value: task } of t.tasks.list()) {
-    if (!live.has(task.id) || task.desiredState !== 'running') continue;
-    if (effectiveStatus(task, t.taskStatus.get(task.id)?.value).state !== 'running') continue;
-    byService.set(task.serviceId, [...(byService.get(task.serviceId) ?? []), task]);
-  }
-  for (const { value: svc } of t.services.list()) {
-    const attachment = svc.spec.TaskTemplate.Networks.find((n) => n.Target === networkId);
-    if (!attachment) continue;
-    const tasks = (byService.get(svc.id) ?? []).sort((a, b) => a.id.localeCompare(b.id));
-    const ips = [...new Set(tasks.map((x) => live.get(x.id)!))].sort();
-    const vip = t.serviceEndpoints.get(svc.id)?.value.vips.find((v) => v.networkId === networkId)?.addr.split('/')[0];
+  const backends = backendsOn(view, networkId);
+  for (const { svc, aliases } of servicesOn(view, networkId)) {
+    const running = backends.get(svc.id) ?? [];
+    const tasks = running.map((b) => b.task);
+    const ips = [...new Set(running.map((b) => b.ip))].sort();
+    const vip = vipOn(view, svc.id, networkId);
     const serviceRecords: RecordSet = svc.spec.EndpointSpec.Mode === 'vip' ? { a: vip ? [vip] : [] } : { a: ips, shuffle: true };
     const srv = srvRecords(view, svc, tasks);
-    for (const name of [svc.spec.Name, ...(attachment.Aliases ?? [])]) {
+    for (const name of [svc.spec.Name, ...aliases]) {
       add(name, serviceRecords);
       add(`tasks.${name}`, { a: ips, shuffle: true });
       for (const s of srv) add(`_${s.label}._${s.protocol}.${name}`, { a: [], srv: s.records });
     }
-    for (const task of tasks) {
-      const ip = live.get(task.id)!;
+    for (const { task, ip } of running) {
       const name = taskName(task);
       add(name, { a: [ip] });
       add(task.spec.ContainerSpec.Hostname ?? task.id.slice(0, 12), { a: [ip] });
@@ -172,7 +160,7 @@ export class DnsController implements TaskNetnsListener {
   }
 
   private ingressId(): string | undefined {
-    return this.view.tables.networks.list().find((n) => n.value.ingress)?.key;
+    return ingressNetworkId(this.view);
   }
 
   private rebuild(): void {
