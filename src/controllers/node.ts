@@ -1,8 +1,8 @@
 // Everything a node runs while it is in a swarm, in dependency order: the task runtime, the
-// overlay controller (sandboxes and peers), the egress bridge, the task controller, and the
-// leader's loop (a no-op on nodes that are not the leader). Started by Swarm when the node joins
-// or resumes; stopped when it leaves (removing what it ran) or when the agent shuts down (leaving
-// it all running for the next run to adopt).
+// overlay controller (sandboxes and peers), the egress bridge, DNS and VIP load balancing inside
+// tasks, the task controller, and the leader's loop (a no-op on nodes that are not the leader).
+// Started by Swarm when the node joins or resumes; stopped when it leaves (removing what it ran)
+// or when the agent shuts down (leaving it all running for the next run to adopt).
 import { newId } from '../cluster/ids.js';
 import type { SwarmMember } from '../cluster/swarm.js';
 import { ingressNetworkSpec } from '../model/network.js';
@@ -18,6 +18,7 @@ import { OverlayController } from './overlay/overlay.js';
 import { existingSandboxes, removeSandbox } from './overlay/sandbox.js';
 import { TaskController } from './tasks/tasks.js';
 import { DnsController } from './dns.js';
+import { VipController } from './vip.js';
 import { DnsServer } from '../dns/index.js';
 import type { AgentConfig } from '../config/agent-config.js';
 
@@ -39,6 +40,7 @@ export interface RunningNode {
   tasks: TaskController;
   leader: LeaderController;
   dns: DnsController;
+  vips: VipController;
 }
 
 /**
@@ -98,11 +100,13 @@ export class NodeControllers implements SwarmMember {
     const dnsServer = new DnsServer({ forwarder: up === 'none' ? false : 'servers' in up ? { upstreams: up.servers } : { resolvConf: up.resolvConf }, log: dnsLog });
     const dns = new DnsController({ ...view, log: dnsLog }, { server: dnsServer, ...(this.opts.dnsListen ? { operatorListen: this.opts.dnsListen } : {}) });
     await dns.start();
-    const tasks = new TaskController({ ...view, log: log.child({ component: 'tasks' }) }, { runtime, overlay, egress, listener: dns });
+    const vips = new VipController({ ...view, log: log.child({ component: 'vip' }) });
+    vips.start();
+    const tasks = new TaskController({ ...view, log: log.child({ component: 'tasks' }) }, { runtime, overlay, egress, listeners: [dns, vips] });
     await tasks.start();
     const leader = new LeaderController({ ...view, log: log.child({ component: 'leader' }) });
     leader.start();
-    this.running = { view, runtime, overlay, tasks, leader, dns, host, dnsServer };
+    this.running = { view, runtime, overlay, tasks, leader, dns, vips, host, dnsServer };
     log.info({ runtime: runtime.kind }, 'node controllers started');
   }
 
@@ -123,6 +127,7 @@ export class NodeControllers implements SwarmMember {
     this.running = undefined;
     await r.leader.stop();
     await r.tasks.stop(reason);
+    await r.vips.stop();
     await r.dns.stop();
     await r.dnsServer.close();
     await r.overlay.stop(reason);

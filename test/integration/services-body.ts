@@ -1,9 +1,9 @@
 // Services end to end in a 3-node lab, run once per task runtime (services-exec.test.ts,
 // services-docker.test.ts): create converging with the progress display, names resolving inside
-// a task (VIP, tasks.*, dnsrr), scaling seen by every node's DNS, a killed task replaced in its
-// slot with a history row, drain moving tasks, an impossible constraint pending with its reason,
-// invalid specs refused with nothing changed, and rm giving NXDOMAIN everywhere (from the
-// upstream: a dnsmasq in the lab's client namespace that knows no names).
+// a task (VIP, tasks.*, dnsrr) and the VIP answering, scaling seen by every node's DNS, a killed
+// task replaced in its slot with a history row, drain moving tasks, an impossible constraint
+// pending with its reason, invalid specs refused with nothing changed, and rm giving NXDOMAIN
+// everywhere (from the upstream: a dnsmasq in the lab's client namespace that knows no names).
 import { spawn, spawnSync } from 'node:child_process';
 import type { Test } from 'tap';
 import { Lab } from '../lib/lab.js';
@@ -56,6 +56,8 @@ export async function servicesBody(t: Test, rt: ServiceRuntime): Promise<void> {
   const vip = lab.json<ServiceJson[]>('node1', 'service', 'inspect', 'web')![0]!.Endpoint.VirtualIPs![0]!.Addr.split('/')[0]!;
   const pid = web[0]!.Status.ContainerStatus!.PID;
   t.same(dig(pid, 'web'), [vip], 'inside a task, web is the VIP');
+  const http = (target: string) => spawnSync('nsenter', ['-t', String(pid), '-n', 'curl', '-s', '-m', '3', '-o', '/dev/null', '-w', '%{http_code}', `http://${target}/`], { encoding: 'utf8' }).stdout;
+  t.match(http(vip), /^\d{3}$/, 'and a web server answers on the VIP (vip.test.ts tests the load balancing)');
   t.same(dig(pid, 'tasks.web'), addrs(web), 'tasks.web is the three task addresses');
   t.same(dig(pid, 'web.appnet'), [vip], 'web.appnet too');
   const nslookup = spawnSync('nsenter', ['-t', String(pid), '-n', '/bin/busybox', 'nslookup', 'web', '127.0.0.11'], { encoding: 'utf8' }).stdout;

@@ -39,7 +39,8 @@ export interface TaskControllerOptions {
   runtime: Runtime;
   overlay: OverlayController;
   egress: EgressBridge;
-  listener?: TaskNetnsListener;
+  /** Told when a task's namespace is ready and when the task stops (DNS, VIP load balancing). */
+  listeners: TaskNetnsListener[];
 }
 
 export class TaskController {
@@ -172,7 +173,8 @@ export class TaskController {
   /** Endpoints first (so peers and DNS know it), then the listener, then the status, then the exit watch. */
   private async becomeRunning(t: TaskRecord, runtimeId: string, pid: number | undefined): Promise<void> {
     this.writeEndpoints(t);
-    if (this.opts.listener) await this.opts.listener.taskRunning(t, await this.opts.runtime.netns(runtimeId));
+    const netns = await this.opts.runtime.netns(runtimeId);
+    for (const l of this.opts.listeners) await l.taskRunning(t, netns);
     this.report(t, 'running', 'started', undefined, { containerId: runtimeId, ...(pid ? { pid } : {}) });
     this.watch(t, runtimeId);
   }
@@ -198,7 +200,7 @@ export class TaskController {
   }
 
   private exited(t: TaskRecord, code: number): void {
-    this.opts.listener?.taskStopped(t.id);
+    for (const l of this.opts.listeners) l.taskStopped(t.id);
     this.deleteEndpoints(t.id);
     const current = this.view.tables.tasks.get(t.id)?.value;
     if (!current || current.desiredState !== 'running') return; // being shut down: that path reports
@@ -231,7 +233,7 @@ export class TaskController {
   private async shutDown(t: TaskRecord, rt: RuntimeTask | undefined): Promise<void> {
     this.watchers.get(t.id)?.abort();
     this.watchers.delete(t.id);
-    this.opts.listener?.taskStopped(t.id);
+    for (const l of this.opts.listeners) l.taskStopped(t.id);
     this.deleteEndpoints(t.id);
     if (rt && rt.state !== 'exited') {
       const grace = Math.ceil((t.spec.ContainerSpec.StopGracePeriod ?? 10e9) / 1e9);
@@ -245,7 +247,7 @@ export class TaskController {
 
   private async removeOrphan(taskId: string, rt: RuntimeTask): Promise<void> {
     this.view.log.info({ task: taskId, runtimeId: rt.id }, 'removing a task this node no longer has');
-    this.opts.listener?.taskStopped(taskId);
+    for (const l of this.opts.listeners) l.taskStopped(taskId);
     await this.opts.runtime.remove(rt.id);
     this.opts.egress.release(taskId);
   }
