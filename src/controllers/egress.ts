@@ -12,6 +12,8 @@ import { AddressAllocator, defaultGateway, formatCidr, overlaps, parseCidr } fro
 
 export const EGRESS_BRIDGE = 'shoal_gwbridge';
 export const EGRESS_TABLE = 'shoal_egress';
+/** The ingress sandbox holds an address on the bridge too, under this name instead of a task ID. */
+export const INGRESS_SANDBOX_OWNER = 'ingress-sbox';
 /** Docker's local pools for docker_gwbridge, in the order it tries them. */
 export const EGRESS_CANDIDATES = ['172.18.0.0/16', '172.19.0.0/16', '172.20.0.0/16', '172.21.0.0/16', '172.22.0.0/16', '172.23.0.0/16', '172.24.0.0/16', '172.25.0.0/16'];
 
@@ -85,7 +87,7 @@ export class EgressBridge {
 
   /** Tasks holding an address, so a restart can drop those that are gone. */
   taskIds(): string[] {
-    return Object.keys(this.state?.tasks ?? {});
+    return Object.keys(this.state?.tasks ?? {}).filter((id) => id !== INGRESS_SANDBOX_OWNER);
   }
 
   /** Removes the bridge, the nft table and the state (the node left the swarm). */

@@ -1,6 +1,6 @@
 // Everything a node runs while it is in a swarm, in dependency order: the task runtime, the
 // overlay controller (sandboxes and peers), the egress bridge, DNS and VIP load balancing inside
-// tasks, the task controller, and the leader's loop (a no-op on nodes that are not the leader).
+// tasks, the task controller, the routing mesh's ingress sandbox, and the leader's loop (a no-op on nodes that are not the leader).
 // Started by Swarm when the node joins or resumes; stopped when it leaves (removing what it ran)
 // or when the agent shuts down (leaving it all running for the next run to adopt).
 import { newId } from '../cluster/ids.js';
@@ -19,6 +19,7 @@ import { existingSandboxes, removeSandbox } from './overlay/sandbox.js';
 import { TaskController } from './tasks/tasks.js';
 import { DnsController } from './dns.js';
 import { VipController } from './vip.js';
+import { IngressController, removeIngress } from './ingress.js';
 import { DnsServer } from '../dns/index.js';
 import type { AgentConfig } from '../config/agent-config.js';
 
@@ -41,6 +42,7 @@ export interface RunningNode {
   leader: LeaderController;
   dns: DnsController;
   vips: VipController;
+  ingress: IngressController;
 }
 
 /**
@@ -72,7 +74,9 @@ export async function cleanupNode(opts: { dataDir: string; runtime: RuntimeKind;
   for (const name of existingSandboxes(opts.nodeId)) await attempt(`remove sandbox ${name}`, () => removeSandbox(name));
   const host = openRtnl('self');
   try {
-    await attempt('remove the egress bridge', () => new EgressBridge(host, opts.dataDir).remove());
+    const egress = new EgressBridge(host, opts.dataDir);
+    await attempt('remove the ingress sandbox', () => removeIngress(opts.nodeId, egress));
+    await attempt('remove the egress bridge', () => egress.remove());
   } finally {
     host.close();
   }
@@ -104,9 +108,11 @@ export class NodeControllers implements SwarmMember {
     vips.start();
     const tasks = new TaskController({ ...view, log: log.child({ component: 'tasks' }) }, { runtime, overlay, egress, listeners: [dns, vips] });
     await tasks.start();
+    const ingress = new IngressController({ ...view, log: log.child({ component: 'ingress' }) }, { overlay, egress });
+    ingress.start();
     const leader = new LeaderController({ ...view, log: log.child({ component: 'leader' }) });
     leader.start();
-    this.running = { view, runtime, overlay, tasks, leader, dns, vips, host, dnsServer };
+    this.running = { view, runtime, overlay, tasks, leader, dns, vips, ingress, host, dnsServer };
     log.info({ runtime: runtime.kind }, 'node controllers started');
   }
 
@@ -126,6 +132,7 @@ export class NodeControllers implements SwarmMember {
     if (!r) return;
     this.running = undefined;
     await r.leader.stop();
+    await r.ingress.stop(reason);
     await r.tasks.stop(reason);
     await r.vips.stop();
     await r.dns.stop();

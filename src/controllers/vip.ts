@@ -6,6 +6,8 @@
 // works (../shared/reference/dataplane.md step 5; docs/decisions/0014). A task's table is replaced
 // in one transaction when what it should hold changes; a backend that leaves also has the task's
 // tracked flows to it forgotten, so that a client reusing its source port is balanced afresh.
+// The same table redirects the ports the task's service publishes, arriving from the routing mesh
+// (ingress.ts) on its ingress interface, to their target ports.
 import { forgetFlowsTo } from '../kernel/conntrack.js';
 import { applyNft, Transaction } from '../kernel/nftables.js';
 import type { NetnsRef } from '../kernel/netns.js';
@@ -27,6 +29,23 @@ const DSTNAT = -100;
 export interface VipRoute {
   vip: string;
   backends: string[];
+}
+
+/** A port the task's service publishes through the routing mesh, arriving on the task's ingress interface. */
+export interface Redirect {
+  ifname: string;
+  protocol: 'tcp' | 'udp';
+  published: number;
+  target: number;
+}
+
+/** The task's published ports as they arrive from the ingress sandboxes, to be sent to the target port (pure). */
+export function taskRedirects(view: ClusterView, task: TaskRecord): Redirect[] {
+  const ingress = ingressNetworkId(view);
+  const i = task.networks.findIndex((n) => n.networkId === ingress);
+  if (i < 0) return [];
+  const ports = view.tables.serviceEndpoints.get(task.serviceId)?.value.ports ?? [];
+  return ports.filter((p) => p.PublishMode === 'ingress' && p.PublishedPort > 0).map((p) => ({ ifname: `eth${i}`, protocol: p.Protocol, published: p.PublishedPort, target: p.TargetPort }));
 }
 
 /** The VIPs of every vip-mode service on the networks, in address order (pure). */
@@ -54,8 +73,12 @@ function byAddress(a: string, b: string): number {
  * whether or not it existed. A verdict map sends each VIP to its own chain, so the cost of a new
  * connection does not grow with the number of services.
  */
-export function vipTransaction(routes: readonly VipRoute[]): Transaction {
+export function vipTransaction(routes: readonly VipRoute[], redirects: readonly Redirect[] = []): Transaction {
   const tx = new Transaction('ip', VIP_TABLE).addTable().deleteTable().addTable();
+  if (redirects.length > 0) {
+    tx.addChain('published', { type: 'nat', hook: 'prerouting', priority: DSTNAT });
+    for (const r of redirects) tx.addRule('published', `iifname "${r.ifname}" ${r.protocol} dport ${r.published} redirect to :${r.target}`);
+  }
   tx.addChain('vips', { type: 'nat', hook: 'output', priority: DSTNAT });
   const served = routes.filter((r) => r.backends.length > 0);
   for (const r of served) {
@@ -156,10 +179,11 @@ export class VipController implements TaskNetnsListener {
     if (this.tasks.get(p.task.id) !== p) return; // stopped meanwhile
     const ingress = ingressNetworkId(this.view);
     const routes = routesOf(p.task.networks.map((n) => n.networkId).filter((id) => id !== ingress));
-    const text = JSON.stringify(routes);
+    const redirects = taskRedirects(this.view, p.task);
+    const text = JSON.stringify([routes, redirects]);
     if (p.applied === text) return;
     try {
-      await applyNft(p.netns, vipTransaction(routes));
+      await applyNft(p.netns, vipTransaction(routes, redirects));
     } catch (err) {
       if (this.tasks.get(p.task.id) !== p) return; // its namespace went with it
       this.stats.failed++;
