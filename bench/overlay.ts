@@ -2,6 +2,8 @@
 //  1. TCP throughput task-to-task across nodes over VXLAN, against the same two node namespaces
 //     talking directly on the underlay, in the same run (bench/net-peer.ts on both paths);
 //  2. 64-byte TCP round trips on both paths (p50 / p99);
+//     both also through the service VIP (task to VIP, DNAT to the same remote task) and through the
+//     routing mesh (the client to node1's published port, carried to the task on node2);
 //  3. the time from a task reaching `running` to being reachable (ping) from tasks on every other node.
 // Cleans up the lab at the end, on error and on SIGINT/SIGTERM. Writes bench/out/overlay.{md,json}.
 //
@@ -15,9 +17,16 @@ import { Lab } from '../src/lab/driver.js';
 import { projectRoot } from '../src/util/paths.js';
 import { cleanUpOnExit } from './interrupt.js';
 
-interface TaskJson { ID: string; NodeName: string; DesiredState: string; Status: { State: string; Timestamp: string; ContainerStatus?: { PID: number } }; NetworksAttachments: { Addresses: string[] }[] }
+interface TaskJson { ID: string; NodeName: string; DesiredState: string; Status: { State: string; Timestamp: string; ContainerStatus?: { PID: number } }; NetworksAttachments: { Network?: { ID: string }; Addresses: string[] }[] }
 
 const peer = join(projectRoot, 'dist', 'bench', 'net-peer.js');
+const LABELS = {
+  overlay: 'overlay: task on node1 to task on node2 (VXLAN)',
+  task: 'task on node1 to the target task on node2, by its address',
+  vip: 'the same through the target service\'s VIP (DNAT in the task)',
+  mesh: 'routing mesh: client to node1:9200, task on node2',
+  underlay: 'underlay: node1 to node2 directly',
+};
 const children = new Set<ChildProcess>();
 const cleanups: (() => void)[] = [];
 
@@ -73,6 +82,18 @@ async function throughput(ns: string[], host: string, port: number, bytes: numbe
 
 async function roundTrips(ns: string[], host: string, port: number, rounds: number): Promise<number[]> {
   return (JSON.parse(await run('nsenter', [...ns, process.execPath, peer, 'rr', host, String(port), String(rounds)])) as { us: number[] }).us;
+}
+
+async function waitFor(what: string, fn: () => Promise<unknown>, timeoutMs = 20_000): Promise<void> {
+  const start = Date.now();
+  for (;;) {
+    try {
+      return void (await fn());
+    } catch (err) {
+      if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}: ${(err as Error).message}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
 }
 
 /** A service's running tasks as `shoal service ps` shows them. */
@@ -146,17 +167,36 @@ async function main(): Promise<void> {
 
   await startServer('nsenter', [...inTask(t2.Status.ContainerStatus!.PID), process.execPath, peer, 'serve', '9100']);
   await startServer('nsenter', [...inNode(lab, 'node2'), process.execPath, peer, 'serve', '9101']);
+  // One task on node2 behind a VIP and a published port: the same program, as the task itself.
+  const target = lab.shoal('node1', 'service', 'create', '-q', '--name', 'target', '--constraint', 'node.hostname==node2', '--network', 'benchnet', '--publish', '9200:9102', 'host', process.execPath, peer, 'serve', '9102');
+  if (target.status !== 0) throw new Error(`service create target failed: ${target.err}`);
+  const benchnet = lab.json<{ Id: string }[]>('node1', 'network', 'inspect', 'benchnet')![0]!.Id;
+  const vip = lab.json<{ Endpoint: { VirtualIPs: { NetworkID: string; Addr: string }[] } }[]>('node1', 'service', 'inspect', 'target')![0]!.Endpoint.VirtualIPs.find((v) => v.NetworkID === benchnet)!.Addr.split('/')[0]!;
+  const targetIp = tasksOf(lab, 'target')[0]!.NetworksAttachments.find((a) => a.Network?.ID === benchnet)!.Addresses[0]!.split('/')[0]!;
   const overlayNs = inTask(t1.Status.ContainerStatus!.PID);
   const underlayNs = inNode(lab, 'node1');
+  const clientNs = inNode(lab, 'client');
+  await waitFor('the VIP and the routing mesh to lead to the target task', async () => {
+    await roundTrips(overlayNs, vip, 9102, 1);
+    await roundTrips(clientNs, '192.168.56.101', 9200, 1);
+  });
+  const paths: Record<keyof typeof LABELS, { ns: string[]; host: string; port: number }> = {
+    overlay: { ns: overlayNs, host: ip2, port: 9100 },
+    task: { ns: overlayNs, host: targetIp, port: 9102 },
+    vip: { ns: overlayNs, host: vip, port: 9102 },
+    mesh: { ns: clientNs, host: '192.168.56.101', port: 9200 },
+    underlay: { ns: underlayNs, host: '192.168.56.102', port: 9101 },
+  };
+  type Path = keyof typeof paths;
+  const names = Object.keys(paths) as Path[];
 
   console.log(`overlay bench: throughput, ${trials} × ${bytes >> 20} MiB per path, alternating`);
-  const tput = { overlay: [] as number[], underlay: [] as number[] };
-  for (let i = 0; i < trials; i++) {
-    tput.overlay.push(await throughput(overlayNs, ip2, 9100, bytes));
-    tput.underlay.push(await throughput(underlayNs, '192.168.56.102', 9101, bytes));
-  }
-  console.log(`overlay bench: ${rounds} round trips per path`);
-  const rtt = { overlay: await roundTrips(overlayNs, ip2, 9100, rounds), underlay: await roundTrips(underlayNs, '192.168.56.102', 9101, rounds) };
+  const tput = Object.fromEntries(names.map((n) => [n, [] as number[]])) as Record<Path, number[]>;
+  for (let i = 0; i < trials; i++) for (const n of names) tput[n].push(await throughput(paths[n].ns, paths[n].host, paths[n].port, bytes));
+  // In blocks of 200, the paths taking turns, so that a busy moment of the machine falls on all of them alike.
+  console.log(`overlay bench: ${rounds} round trips per path, alternating in blocks of 200`);
+  const rtt = Object.fromEntries(names.map((n) => [n, [] as number[]])) as Record<Path, number[]>;
+  for (let done = 0; done < rounds; done += 200) for (const n of names) rtt[n].push(...(await roundTrips(paths[n].ns, paths[n].host, paths[n].port, Math.min(200, rounds - done))));
 
   console.log(`overlay bench: reachability, ${reachTrials} tasks`);
   const probes = tasks.filter((x) => x.NodeName !== 'node3');
@@ -167,21 +207,15 @@ async function main(): Promise<void> {
   const result = {
     date: new Date().toISOString(),
     machine: { kernel: release(), cpus: cpus().length, node: process.version },
-    throughputGbps: { overlay: tput.overlay, underlay: tput.underlay, medianOverlay: median(tput.overlay), medianUnderlay: median(tput.underlay), ratio: median(tput.overlay) / median(tput.underlay) },
-    rttUs: {
-      overlay: { p50: quantile(rtt.overlay, 0.5), p99: quantile(rtt.overlay, 0.99) },
-      underlay: { p50: quantile(rtt.underlay, 0.5), p99: quantile(rtt.underlay, 0.99) },
-      ratioP50: quantile(rtt.overlay, 0.5) / quantile(rtt.underlay, 0.5),
-    },
+    throughputGbps: Object.fromEntries(names.map((n) => [n, { trials: tput[n], median: median(tput[n]), ratioToUnderlay: median(tput[n]) / median(tput.underlay) }])),
+    rttUs: Object.fromEntries(names.map((n) => [n, { p50: quantile(rtt[n], 0.5), p99: quantile(rtt[n], 0.99), ratioP50ToUnderlay: quantile(rtt[n], 0.5) / quantile(rtt.underlay, 0.5) }])),
     reachMs: { fromRunning: reach.map((r) => r.fromRunning), fromCreate: reach.map((r) => r.fromCreate), medianFromRunning: median(reach.map((r) => r.fromRunning)), maxFromRunning: Math.max(...reach.map((r) => r.fromRunning)), medianFromCreate: median(reach.map((r) => r.fromCreate)) },
   };
   const f = (n: number, d = 2) => n.toFixed(d);
   const md = [
     '# bench/overlay', '', `${result.date}, kernel ${result.machine.kernel}, ${result.machine.cpus} CPUs, Node ${result.machine.node}. A 3-node netns lab, exec runtime; the same two node namespaces on both paths.`, '',
-    '| | overlay (VXLAN, task to task) | underlay (node to node) | overlay / underlay |', '|---|---:|---:|---:|',
-    `| TCP throughput, median of ${trials} × ${bytes >> 20} MiB | ${f(result.throughputGbps.medianOverlay)} Gbit/s | ${f(result.throughputGbps.medianUnderlay)} Gbit/s | ${f(result.throughputGbps.ratio)} |`,
-    `| 64-byte TCP round trip, p50 (${rounds} rounds) | ${f(result.rttUs.overlay.p50, 0)} µs | ${f(result.rttUs.underlay.p50, 0)} µs | ${f(result.rttUs.ratioP50)} |`,
-    `| 64-byte TCP round trip, p99 | ${f(result.rttUs.overlay.p99, 0)} µs | ${f(result.rttUs.underlay.p99, 0)} µs | ${f(result.rttUs.overlay.p99 / result.rttUs.underlay.p99)} |`,
+    '| path | TCP throughput, median of ' + trials + ' × ' + (bytes >> 20) + ' MiB | / underlay | 64-byte round trip p50 | p99 | p50 / underlay |', '|---|---:|---:|---:|---:|---:|',
+    ...names.map((n) => `| ${LABELS[n]} | ${f(result.throughputGbps[n]!.median)} Gbit/s | ${f(result.throughputGbps[n]!.ratioToUnderlay)} | ${f(result.rttUs[n]!.p50, 0)} µs | ${f(result.rttUs[n]!.p99, 0)} µs | ${f(result.rttUs[n]!.ratioP50ToUnderlay)} |`),
     '', `Reachability (${reachTrials} tasks on node3, pinged from tasks on node1 and node2 every 10 ms):`, '',
     `- from the task's \`running\` status (written once it is plumbed and its endpoint is in the table) to reachable from every node: median ${f(result.reachMs.medianFromRunning, 0)} ms, max ${f(result.reachMs.maxFromRunning, 0)} ms`,
     `- from \`service create\` to reachable from every node: median ${f(result.reachMs.medianFromCreate, 0)} ms`,
