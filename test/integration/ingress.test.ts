@@ -36,7 +36,7 @@ t.test('ingress routing mesh', async (t) => {
   t.match(lab.shoal('node1', 'service', 'ls').out, /\*:8080->80\/tcp, \*:5300->5353\/udp/, 'service ls shows the published ports');
 
   const curlFrom = (where: string, url: string) => (where === 'client' ? lab.run('client', '--', 'curl', '-sS', '-m', '3', url) : lab.exec(where, 'curl', '-sS', '-m', '3', url));
-  await until('the mesh to answer on every node', () => NODES.every((n) => curlFrom('client', `http://${ADDR[n]}:8080/cgi-bin/who`).status === 0), 15_000);
+  await until('every node to send the port to both tasks', () => NODES.every((n) => { const seen = new Set([0, 1, 2, 3].map(() => curlFrom('client', `http://${ADDR[n]}:8080/cgi-bin/who`).out.trim())); return seen.size === 2 && !seen.has(''); }), 15_000);
   for (const n of NODES) {
     const seen = new Map<string, number>();
     let failed = 0;

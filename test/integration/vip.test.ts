@@ -50,6 +50,9 @@ t.test('VIP load balancing inside tasks', async (t) => {
 
   const web = running('web');
   t.same(web.map((x) => x.NodeName).sort(), ['node1', 'node2', 'node3']);
+  const table = () => spawnSync('nsenter', ['-t', String(cli), '-n', 'nft', 'list', 'table', 'ip', 'shoal_vip'], { encoding: 'utf8' }).stdout;
+  const webIps = web.map((x) => x.NetworksAttachments[0]!.Addresses[0]!.split('/')[0]!);
+  await until('cli\'s VIP table to hold the three web tasks', () => webIps.every((ip) => table().includes(ip)), 10_000);
   const round = tally(cli, vip, 30);
   t.equal(round.failed, 0, 'every connection to the VIP is answered');
   t.same([...round.seen.keys()].sort(), hosts(web), 'by all three tasks, on all three nodes');
@@ -90,7 +93,6 @@ t.test('VIP load balancing inside tasks', async (t) => {
   const victim = running('web').find((x) => x.NodeName !== 'node1')!;
   lab.kill(victim.NodeName);
   const ip = victim.NetworksAttachments[0]!.Addresses[0]!.split('/')[0]!;
-  const table = () => spawnSync('nsenter', ['-t', String(cli), '-n', 'nft', 'list', 'table', 'ip', 'shoal_vip'], { encoding: 'utf8' }).stdout;
   t.match(table(), new RegExp(ip.replaceAll('.', '\\.')), `the table holds ${victim.NodeName}'s task (${ip}) while it is up`);
   const { ms } = await until(`${ip} to leave cli's VIP table`, () => !table().includes(ip), 30_000);
   t.pass(`${victim.NodeName}'s task left the VIP table ${(ms / 1000).toFixed(1)} s after its agent was killed`);
