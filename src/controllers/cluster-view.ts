@@ -21,3 +21,9 @@ export interface ClusterView {
   /** Calls fn whenever a member joins, fails, leaves or changes; returns an unsubscribe function. */
   onMembership(fn: () => void): () => void;
 }
+
+/** Calls fn on any change to the chosen tables and on any membership change; returns what stops it all. */
+export function watchCluster(view: ClusterView, tables: (t: ObjectTables) => { watch(fn: () => void): () => void }[], fn: () => void): () => void {
+  const stops = [...tables(view.tables).map((table) => table.watch(() => fn())), view.onMembership(fn)];
+  return () => { for (const stop of stops.splice(0)) stop(); };
+}

@@ -11,7 +11,7 @@ import type { DnsListener, DnsServer, RecordSet, Zone } from '../dns/index.js';
 import type { ServiceRecord } from '../model/service.js';
 import { taskName, type TaskRecord } from '../model/task.js';
 import { backendsOn, ingressNetworkId, servicesOn, vipOn } from './backends.js';
-import type { ClusterView } from './cluster-view.js';
+import { type ClusterView, watchCluster } from './cluster-view.js';
 import { Reconciler } from './reconciler.js';
 import type { TaskNetnsListener } from './tasks/tasks.js';
 
@@ -95,10 +95,7 @@ export class DnsController implements TaskNetnsListener {
   }
 
   async start(): Promise<void> {
-    const t = this.view.tables;
-    const trigger = () => this.loop.trigger();
-    for (const table of [t.networks, t.services, t.serviceEndpoints, t.tasks, t.taskStatus, t.endpoints]) this.unsubscribe.push(table.watch(trigger));
-    this.unsubscribe.push(this.view.onMembership(trigger));
+    this.unsubscribe.push(watchCluster(this.view, (t) => [t.networks, t.services, t.serviceEndpoints, t.tasks, t.taskStatus, t.endpoints], () => this.loop.trigger()));
     this.loop.start();
     await this.loop.settle();
     if (this.opts.operatorListen) {

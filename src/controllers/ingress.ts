@@ -18,7 +18,7 @@ import { macForIp, endpointId } from '../model/endpoint.js';
 import type { PortConfig } from '../model/service.js';
 import { attach } from '../runtime/plumbing.js';
 import { backendsOn, ingressNetworkId } from './backends.js';
-import type { ClusterView } from './cluster-view.js';
+import { type ClusterView, watchCluster } from './cluster-view.js';
 import { EGRESS_BRIDGE, INGRESS_SANDBOX_OWNER, type EgressBridge } from './egress.js';
 import type { OverlayController } from './overlay/overlay.js';
 import { Reconciler } from './reconciler.js';
@@ -108,10 +108,7 @@ export class IngressController {
   }
 
   start(): void {
-    const t = this.view.tables;
-    const trigger = () => this.loop.trigger();
-    for (const table of [t.networks, t.networkAllocations, t.services, t.serviceEndpoints, t.tasks, t.taskStatus, t.endpoints]) this.unsubscribe.push(table.watch(trigger));
-    this.unsubscribe.push(this.view.onMembership(trigger));
+    this.unsubscribe.push(watchCluster(this.view, (t) => [t.networks, t.networkAllocations, t.services, t.serviceEndpoints, t.tasks, t.taskStatus, t.endpoints], () => this.loop.trigger()));
     this.loop.start();
   }
 

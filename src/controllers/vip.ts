@@ -13,7 +13,7 @@ import { applyNft, Transaction } from '../kernel/nftables.js';
 import type { NetnsRef } from '../kernel/netns.js';
 import type { TaskRecord } from '../model/task.js';
 import { backendsOn, ingressNetworkId, servicesOn, vipOn } from './backends.js';
-import type { ClusterView } from './cluster-view.js';
+import { type ClusterView, watchCluster } from './cluster-view.js';
 import { Reconciler } from './reconciler.js';
 import type { TaskNetnsListener } from './tasks/tasks.js';
 
@@ -124,10 +124,7 @@ export class VipController implements TaskNetnsListener {
   }
 
   start(): void {
-    const t = this.view.tables;
-    const trigger = () => this.loop.trigger();
-    for (const table of [t.networks, t.services, t.serviceEndpoints, t.tasks, t.taskStatus, t.endpoints]) this.unsubscribe.push(table.watch(trigger));
-    this.unsubscribe.push(this.view.onMembership(trigger));
+    this.unsubscribe.push(watchCluster(this.view, (t) => [t.networks, t.services, t.serviceEndpoints, t.tasks, t.taskStatus, t.endpoints], () => this.loop.trigger()));
     this.loop.start();
   }
 

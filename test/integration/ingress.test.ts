@@ -4,12 +4,10 @@
 // no task refuses at once; a dead node's task leaves the mesh after failure detection; and when no
 // service publishes anything, the ingress sandboxes and tables are gone from every node.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import t from 'tap';
 import { Lab } from '../lib/lab.js';
 import { until } from '../lib/wait.js';
+import { whoServer } from '../lib/who-server.js';
 
 interface TaskJson { ID: string; NodeName: string; DesiredState: string; Status: { State: string } }
 
@@ -19,15 +17,9 @@ const ADDR: Record<string, string> = { node1: '192.168.56.101', node2: '192.168.
 t.test('ingress routing mesh', async (t) => {
   const lab = new Lab('ig');
   lab.up(t, '--nodes', '3', '--runtime', 'exec');
-  const www = mkdtempSync(join(tmpdir(), 'shoal-ingress-'));
-  t.teardown(() => rmSync(www, { recursive: true, force: true }));
-  mkdirSync(join(www, 'cgi-bin'));
-  writeFileSync(join(www, 'cgi-bin', 'who'), '#!/bin/sh\necho "Content-Type: text/plain"\necho\nhostname\n');
-  chmodSync(join(www, 'cgi-bin', 'who'), 0o755);
-  const udp = `const s = require('node:dgram').createSocket('udp4'); const h = require('node:os').hostname(); s.on('message', (m, r) => s.send(h, r.port, r.address)); s.bind(5353);`;
-  const server = `/bin/busybox httpd -f -p 80 -h ${www} & exec ${process.execPath} -e "${udp}"`;
+  const server = whoServer(t);
 
-  const create = lab.shoal('node1', 'service', 'create', '-q', '--name', 'web', '--replicas', '2', '--constraint', 'node.hostname!=node3', '--publish', '8080:80', '--publish', 'published=5300,target=5353,protocol=udp', 'host', '/bin/sh', '-c', server);
+  const create = lab.shoal('node1', 'service', 'create', '-q', '--name', 'web', '--replicas', '2', '--constraint', 'node.hostname!=node3', '--publish', '8080:80', '--publish', 'published=5300,target=5353,protocol=udp', ...server);
   t.equal(create.status, 0, create.err);
   const running = () => (lab.json<TaskJson[]>('node1', 'service', 'ps', 'web', '--format', 'json') ?? []).filter((x) => x.DesiredState === 'running' && x.Status.State === 'running');
   const web = running();

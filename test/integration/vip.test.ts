@@ -4,12 +4,10 @@
 // once instead of timing out; a UDP client reusing its source port is balanced afresh when its
 // backend goes; a dead node's task leaves the set after failure detection.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import t from 'tap';
 import { Lab } from '../lib/lab.js';
 import { until } from '../lib/wait.js';
+import { whoServer } from '../lib/who-server.js';
 
 interface TaskJson { ID: string; NodeName: string; DesiredState: string; Status: { State: string; ContainerStatus?: { PID: number } }; NetworksAttachments: { Addresses: string[] }[] }
 interface ServiceJson { Endpoint: { VirtualIPs?: { Addr: string }[] } }
@@ -17,18 +15,10 @@ interface ServiceJson { Endpoint: { VirtualIPs?: { Addr: string }[] } }
 t.test('VIP load balancing inside tasks', async (t) => {
   const lab = new Lab('vp');
   lab.up(t, '--nodes', '3', '--runtime', 'exec');
-  // Every web task answers /cgi-bin/who with its hostname (its task ID's first 12 characters).
-  const www = mkdtempSync(join(tmpdir(), 'shoal-vip-'));
-  t.teardown(() => rmSync(www, { recursive: true, force: true }));
-  mkdirSync(join(www, 'cgi-bin'));
-  writeFileSync(join(www, 'cgi-bin', 'who'), '#!/bin/sh\necho "Content-Type: text/plain"\necho\nhostname\n');
-  chmodSync(join(www, 'cgi-bin', 'who'), 0o755);
-  // And UDP port 5353 answers every datagram with the same.
-  const udp = `const s = require('node:dgram').createSocket('udp4'); const h = require('node:os').hostname(); s.on('message', (m, r) => s.send(h, r.port, r.address)); s.bind(5353);`;
-  const server = `/bin/busybox httpd -f -p 80 -h ${www} & exec ${process.execPath} -e "${udp}"`; // httpd -f: a daemon would leave the task's process group
+  const server = whoServer(t);
 
   t.equal(lab.shoal('node1', 'network', 'create', 'appnet').status, 0);
-  t.equal(lab.shoal('node1', 'service', 'create', '-q', '--name', 'web', '--replicas', '3', '--network', 'appnet', 'host', '/bin/sh', '-c', server).status, 0);
+  t.equal(lab.shoal('node1', 'service', 'create', '-q', '--name', 'web', '--replicas', '3', '--network', 'appnet', ...server).status, 0);
   t.equal(lab.shoal('node1', 'service', 'create', '-q', '--name', 'cli', '--constraint', 'node.hostname==node1', '--network', 'appnet', 'host', '/bin/busybox', 'sleep', '100000').status, 0);
   const running = (svc: string) => (lab.json<TaskJson[]>('node1', 'service', 'ps', svc, '--format', 'json') ?? []).filter((x) => x.DesiredState === 'running' && x.Status.State === 'running');
   const vip = lab.json<ServiceJson[]>('node1', 'service', 'inspect', 'web')![0]!.Endpoint.VirtualIPs![0]!.Addr.split('/')[0]!;

@@ -2,7 +2,7 @@
 // service VIPs and ports) and then schedules (tasks), in that order, in one synchronous pass, so
 // nothing interleaves between deciding an address is free and writing that it is taken. Every
 // manager runs the loop; only the current leader's passes act.
-import type { ClusterView } from '../cluster-view.js';
+import { type ClusterView, watchCluster } from '../cluster-view.js';
 import { Reconciler } from '../reconciler.js';
 import { AddressBook } from './address-book.js';
 import { allocateIngressNodeAddrs, allocateNetworks, allocateServices } from './allocator.js';
@@ -29,10 +29,7 @@ export class LeaderController {
   }
 
   start(): void {
-    const t = this.view.tables;
-    const trigger = () => this.loop.trigger();
-    for (const table of [t.networks, t.networkAllocations, t.services, t.serviceEndpoints, t.tasks, t.taskStatus, t.endpoints]) this.unsubscribe.push(table.watch(trigger));
-    this.unsubscribe.push(this.view.onMembership(trigger));
+    this.unsubscribe.push(watchCluster(this.view, (t) => [t.networks, t.networkAllocations, t.services, t.serviceEndpoints, t.tasks, t.taskStatus, t.endpoints], () => this.loop.trigger()));
     this.loop.start();
   }
 

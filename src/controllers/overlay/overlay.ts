@@ -5,7 +5,7 @@
 // left (a pass diffs, it does not rebuild) and removes sandboxes nobody wants.
 import { openRtnl, type Rtnl } from '../../kernel/rtnl.js';
 import { overlayMtu } from '../../model/network.js';
-import type { ClusterView } from '../cluster-view.js';
+import { type ClusterView, watchCluster } from '../cluster-view.js';
 import { Reconciler } from '../reconciler.js';
 import { BRIDGE, existingSandboxes, removeSandbox, Sandbox, sandboxName, TRANSIENT_VXLAN, type Peer } from './sandbox.js';
 
@@ -49,10 +49,7 @@ export class OverlayController {
     this.underlayMtu = await this.findUnderlayMtu();
     for (const link of await this.host.links.list()) if (link.kind === 'vxlan' && TRANSIENT_VXLAN.test(link.name)) await this.host.links.delete(link.name);
     await this.serial(() => this.pass());
-    const t = this.view.tables;
-    const trigger = () => this.loop.trigger();
-    for (const table of [t.networks, t.networkAllocations, t.endpoints]) this.unsubscribe.push(table.watch(trigger));
-    this.unsubscribe.push(this.view.onMembership(trigger));
+    this.unsubscribe.push(watchCluster(this.view, (t) => [t.networks, t.networkAllocations, t.endpoints], () => this.loop.trigger()));
     this.loop.start();
   }
 
