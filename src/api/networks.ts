@@ -13,10 +13,7 @@ import { resolveByName } from './resolve.js';
 import type { Router } from './router.js';
 import { swarmHandler } from './swarm.js';
 import { requireRunning, type Running } from './cluster.js';
-
-/** How long a create waits for the leader's allocation before answering without it (Docker answers at once). */
-export const ALLOCATION_WAIT_MS = 5_000;
-
+import { tunables } from '../config/tunables.js';
 
 function body(req: ApiRequest): Record<string, unknown> {
   if (req.body === undefined || typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) throw new ApiError(400, 'request body must be a JSON object like {"Name": "appnet", "Driver": "overlay"}');
@@ -117,7 +114,7 @@ export function findNetwork(r: RunningNode, name: string): NetworkSpec {
 }
 
 async function waitForAllocation(r: RunningNode, id: string): Promise<NetworkAllocation | undefined> {
-  const deadline = Date.now() + ALLOCATION_WAIT_MS;
+  const deadline = Date.now() + tunables.allocationWaitMs;
   for (;;) {
     if (r.view.isLeader()) await r.leader.settle();
     const alloc = r.view.tables.networkAllocations.get(id)?.value;
@@ -130,10 +127,10 @@ export function addNetworkRoutes(router: Router, swarm: Swarm, node: Running): v
   router.add('POST', '/networks/create', swarmHandler(async (req) => {
     const r = requireRunning(swarm, node);
     const spec = validateCreate(body(req), specs(r));
-    r.view.tables.networks.put(spec.id, spec);
+    await r.view.tables.networks.put(spec.id, spec);
     const alloc = await waitForAllocation(r, spec.id);
     if (alloc?.error) {
-      r.view.tables.networks.delete(spec.id);
+      await r.view.tables.networks.delete(spec.id);
       throw new ApiError(400, `could not create network ${spec.name}: ${alloc.error}`);
     }
     return { status: 201, body: { Id: spec.id, Warning: alloc ? '' : 'the leader has not allocated the network yet; it will be usable once it has' } };
@@ -150,7 +147,7 @@ export function addNetworkRoutes(router: Router, swarm: Swarm, node: Running): v
     return { body: networkView(r, findNetwork(r, req.params.id!)) };
   }));
 
-  router.add('DELETE', '/networks/{id}', swarmHandler((req) => {
+  router.add('DELETE', '/networks/{id}', swarmHandler(async (req) => {
     const r = requireRunning(swarm, node);
     if (req.params.id === EGRESS_BRIDGE) throw new ApiError(403, `${EGRESS_BRIDGE} is this node's egress bridge, not a swarm network: it cannot be removed`);
     const spec = findNetwork(r, req.params.id!);
@@ -158,7 +155,7 @@ export function addNetworkRoutes(router: Router, swarm: Swarm, node: Running): v
     if (services.length > 0) throw new ApiError(403, `network ${spec.name} is in use by service ${services.map((s) => s.spec.Name).join(', ')}: remove the service (or take the network out of it with \`service update --network-rm\`) first`);
     const tasks = r.view.tables.tasks.list().map((e) => e.value).filter((t) => t.networks.some((n) => n.networkId === spec.id));
     if (tasks.length > 0) throw new ApiError(403, `network ${spec.name} is in use by ${tasks.length} task${tasks.length === 1 ? '' : 's'} still stopping (${tasks[0]!.serviceName}): try again in a few seconds`);
-    r.view.tables.networks.delete(spec.id);
+    await r.view.tables.networks.delete(spec.id);
     return { status: 204, body: undefined };
   }));
 }

@@ -3,7 +3,7 @@
 // GET /tasks, GET /tasks/{id}. A spec is checked completely (normalizeServiceSpec, names, networks,
 // published ports) before anything is written; the leader does the rest from the tables.
 import { newId } from '../cluster/ids.js';
-import { versionIndex, type Swarm } from '../cluster/swarm.js';
+import type { Swarm } from '../cluster/swarm.js';
 import type { RunningNode } from '../controllers/node.js';
 import { normalizeServiceSpec, replicasOf, SpecError, type ServiceRecord, type ServiceSpec } from '../model/service.js';
 import { effectiveStatus, taskName, type TaskRecord } from '../model/task.js';
@@ -52,7 +52,7 @@ export function checkSpec(r: RunningNode, raw: unknown, selfId?: string): Servic
 function findService(r: RunningNode, name: string): { record: ServiceRecord; index: number } {
   const entries = r.view.tables.services.list();
   const e = resolveByName(entries, name, (x) => x.key, (x) => x.value.spec.Name, 'service');
-  return { record: e.value, index: versionIndex(e.version) };
+  return { record: e.value, index: e.index };
 }
 
 function serviceView(r: RunningNode, record: ServiceRecord, index: number, withStatus: boolean): Record<string, unknown> {
@@ -108,12 +108,12 @@ function parseFilters(req: ApiRequest): Record<string, string[]> {
 }
 
 export function addServiceRoutes(router: Router, swarm: Swarm, node: Running): void {
-  router.add('POST', '/services/create', swarmHandler((req) => {
+  router.add('POST', '/services/create', swarmHandler(async (req) => {
     const r = requireRunning(swarm, node);
     const spec = checkSpec(r, req.body);
     const now = new Date().toISOString();
     const id = newId();
-    r.view.tables.services.put(id, { id, spec, createdAt: now, updatedAt: now });
+    await r.view.tables.services.put(id, { id, spec, createdAt: now, updatedAt: now });
     return { status: 201, body: { ID: id } };
   }));
 
@@ -124,7 +124,7 @@ export function addServiceRoutes(router: Router, swarm: Swarm, node: Running): v
     return {
       body: r.view.tables.services.list()
         .filter((e) => (!f.name || f.name.some((n) => e.value.spec.Name.startsWith(n))) && (!f.id || f.id.some((i) => e.key.startsWith(i))))
-        .map((e) => serviceView(r, e.value, versionIndex(e.version), status)),
+        .map((e) => serviceView(r, e.value, e.index, status)),
     };
   }));
 
@@ -134,7 +134,7 @@ export function addServiceRoutes(router: Router, swarm: Swarm, node: Running): v
     return { body: serviceView(r, record, index, ['1', 'true'].includes(req.query.get('status') ?? '')) };
   }));
 
-  router.add('POST', '/services/{id}/update', swarmHandler((req) => {
+  router.add('POST', '/services/{id}/update', swarmHandler(async (req) => {
     const r = requireRunning(swarm, node);
     const { record, index } = findService(r, req.params.id!);
     const version = Number(req.query.get('version'));
@@ -144,14 +144,14 @@ export function addServiceRoutes(router: Router, swarm: Swarm, node: Running): v
     if (rollback && !record.previousSpec) throw new ApiError(400, `service ${record.spec.Name} has no previous spec to roll back to`);
     const spec = rollback ? record.previousSpec! : checkSpec(r, req.body, record.id);
     if (spec.Name !== record.spec.Name) throw new ApiError(400, 'a service cannot be renamed: remove it and create it again');
-    r.view.tables.services.put(record.id, { ...record, spec, previousSpec: record.spec, updatedAt: new Date().toISOString() });
+    await r.view.tables.services.put(record.id, { ...record, spec, previousSpec: record.spec, updatedAt: new Date().toISOString() });
     return { body: { Warnings: null } };
   }));
 
-  router.add('DELETE', '/services/{id}', swarmHandler((req) => {
+  router.add('DELETE', '/services/{id}', swarmHandler(async (req) => {
     const r = requireRunning(swarm, node);
     const { record } = findService(r, req.params.id!);
-    r.view.tables.services.delete(record.id);
+    await r.view.tables.services.delete(record.id);
     return { body: '' };
   }));
 
@@ -163,13 +163,13 @@ export function addServiceRoutes(router: Router, swarm: Swarm, node: Running): v
     return {
       body: r.view.tables.tasks.list()
         .filter((e) => (!serviceIds || serviceIds.includes(e.value.serviceId)) && (!nodeIds || nodeIds.includes(e.value.nodeId)) && (!f['desired-state'] || f['desired-state'].includes(e.value.desiredState)) && (!f.id || f.id.some((i) => e.key.startsWith(i))))
-        .map((e) => taskView(r, e.value, versionIndex(e.version))),
+        .map((e) => taskView(r, e.value, e.index)),
     };
   }));
 
   router.add('GET', '/tasks/{id}', swarmHandler((req) => {
     const r = requireRunning(swarm, node);
     const e = resolveByName(r.view.tables.tasks.list(), req.params.id!, (x) => x.key, (x) => taskName(x.value), 'task');
-    return { body: taskView(r, e.value, versionIndex(e.version)) };
+    return { body: taskView(r, e.value, e.index) };
   }));
 }

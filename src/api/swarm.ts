@@ -3,7 +3,9 @@
 import { isIP } from 'node:net';
 import type { AgentConfig } from '../config/agent-config.js';
 import { fingerprint } from '../cluster/gossip-keys.js';
-import { SwarmError, type NodeRecord, type Swarm } from '../cluster/swarm.js';
+import { SwarmError } from '../cluster/errors.js';
+import type { Swarm } from '../cluster/swarm.js';
+import type { NodeRecord } from '../model/node.js';
 import { packageVersion } from '../util/paths.js';
 import { ApiError, type ApiRequest, type Handler } from './http.js';
 import type { Router } from './router.js';
@@ -94,20 +96,20 @@ export function addSwarmRoutes(router: Router, swarm: Swarm, config: AgentConfig
   }));
 
   // Docker's swarm update: the docker CLI rotates join tokens through it; rotateGossipKey is shoal's.
-  router.add('POST', '/swarm/update', swarmHandler((req) => {
+  router.add('POST', '/swarm/update', swarmHandler(async (req) => {
     swarm.requireManager();
     const flag = (name: string) => ['1', 'true'].includes(req.query.get(name) ?? '');
-    if (flag('rotateWorkerToken')) swarm.rotateToken('worker');
-    if (flag('rotateManagerToken')) swarm.rotateToken('manager');
-    if (flag('rotateGossipKey')) swarm.rotateGossipKey();
+    if (flag('rotateWorkerToken')) await swarm.rotateToken('worker');
+    if (flag('rotateManagerToken')) await swarm.rotateToken('manager');
+    if (flag('rotateGossipKey')) await swarm.rotateGossipKey();
     return { body: '' };
   }));
 
-  router.add('POST', '/swarm/join-token/{role}/rotate', swarmHandler((req) => {
+  router.add('POST', '/swarm/join-token/{role}/rotate', swarmHandler(async (req) => {
     swarm.requireManager();
     const role = req.params.role;
     if (role !== 'worker' && role !== 'manager') throw new ApiError(400, `unknown role '${role}': use worker or manager`);
-    swarm.rotateToken(role);
+    await swarm.rotateToken(role);
     return { body: swarm.joinTokens() };
   }));
 
@@ -146,7 +148,7 @@ export function addSwarmRoutes(router: Router, swarm: Swarm, config: AgentConfig
     return { body: nodeView(record, index, swarm.leaderId()) };
   }));
 
-  router.add('POST', '/nodes/{id}/update', swarmHandler((req) => {
+  router.add('POST', '/nodes/{id}/update', swarmHandler(async (req) => {
     swarm.requireManager();
     const version = Number(req.query.get('version'));
     if (!Number.isSafeInteger(version)) throw new ApiError(400, 'the version query parameter is required: read the node (its Version.Index) and pass it back');
@@ -157,13 +159,13 @@ export function addSwarmRoutes(router: Router, swarm: Swarm, config: AgentConfig
     if (!['active', 'pause', 'drain'].includes(availability as string)) throw new ApiError(400, `invalid Availability '${String(availability)}': use active, pause or drain`);
     const labels = b.Labels ?? {};
     if (typeof labels !== 'object' || labels === null || Array.isArray(labels) || Object.values(labels).some((v) => typeof v !== 'string')) throw new ApiError(400, 'Labels must be an object of strings');
-    swarm.updateNode(req.params.id!, version, { role, availability: availability as 'active' | 'pause' | 'drain', labels: labels as Record<string, string> });
+    await swarm.updateNode(req.params.id!, version, { role, availability: availability as 'active' | 'pause' | 'drain', labels: labels as Record<string, string> });
     return { body: '' };
   }));
 
-  router.add('DELETE', '/nodes/{id}', swarmHandler((req) => {
+  router.add('DELETE', '/nodes/{id}', swarmHandler(async (req) => {
     swarm.requireManager();
-    swarm.removeNode(req.params.id!, ['1', 'true'].includes(req.query.get('force') ?? ''));
+    await swarm.removeNode(req.params.id!, ['1', 'true'].includes(req.query.get('force') ?? ''));
     return { body: '' };
   }));
 

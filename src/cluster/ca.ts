@@ -20,7 +20,8 @@ export const CA_COMMON_NAME = 'swarm-ca';
 export const OPENSSL_PACKAGE = 'openssl';
 const OPENSSL_TIMEOUT_MS = 30_000;
 
-export type NodeRole = 'manager' | 'worker';
+export type { NodeRole } from '../model/node.js';
+import type { NodeRole } from '../model/node.js';
 
 /** A certificate and its private key, both PEM. */
 export interface CaFiles {

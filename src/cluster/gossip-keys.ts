@@ -7,22 +7,8 @@
 import { createHash } from 'node:crypto';
 import type { Keyring } from './wire/security.js';
 
-export interface GossipKeyring {
-  /** Base64 keys; every one is accepted for decryption. */
-  keys: string[];
-  /** The key every node encrypts with. */
-  primary: string;
-  /** A rotation under way: the new key and the step it has reached. */
-  rotation?: { key: string; phase: 'install' | 'use'; since: string };
-  /** When the last rotation finished (or the cluster was created). */
-  rotatedAt: string;
-}
-
-/** What a node reports it holds (its `node-status` entry): fingerprints, never keys. */
-export interface KeyringReport {
-  keys: string[];
-  primary: string;
-}
+export type { GossipKeyring, KeyringReport } from '../model/cluster.js';
+import type { GossipKeyring, KeyringReport } from '../model/cluster.js';
 
 /** A key's public name: the first 12 hex digits of its SHA-256. */
 export function fingerprint(keyB64: string): string {

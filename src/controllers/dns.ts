@@ -14,9 +14,8 @@ import { backendsOn, ingressNetworkId, servicesOn, vipOn } from './backends.js';
 import { type ClusterView, watchCluster } from './cluster-view.js';
 import { Reconciler } from './reconciler.js';
 import type { TaskNetnsListener } from './tasks/tasks.js';
+import { tunables } from '../config/tunables.js';
 
-/** Zones are rebuilt at least this often, should an event be missed. */
-export const DNS_RESYNC_MS = 2_000;
 /** Where every task finds its resolver, as in Docker. */
 export const TASK_DNS = { address: '127.0.0.11', port: 53 };
 
@@ -91,7 +90,7 @@ export class DnsController implements TaskNetnsListener {
     private readonly view: ClusterView,
     private readonly opts: DnsControllerOptions,
   ) {
-    this.loop = new Reconciler('dns', async () => this.rebuild(), { log: view.log, resyncMs: DNS_RESYNC_MS });
+    this.loop = new Reconciler('dns', async () => this.rebuild(), { log: view.log, resyncMs: tunables.dnsResyncMs });
   }
 
   async start(): Promise<void> {

@@ -22,9 +22,9 @@ import { type ClusterView, watchCluster } from './cluster-view.js';
 import { EGRESS_BRIDGE, INGRESS_SANDBOX_OWNER, type EgressBridge } from './egress.js';
 import type { OverlayController } from './overlay/overlay.js';
 import { Reconciler } from './reconciler.js';
+import { tunables } from '../config/tunables.js';
 
 export const INGRESS_TABLE = 'shoal_ingress';
-export const INGRESS_RESYNC_MS = 2_000;
 const DSTNAT = -100;
 const SRCNAT = 100;
 
@@ -104,7 +104,7 @@ export class IngressController {
     private readonly view: ClusterView,
     private readonly opts: IngressOptions,
   ) {
-    this.loop = new Reconciler('ingress', () => this.pass(), { log: view.log, resyncMs: INGRESS_RESYNC_MS });
+    this.loop = new Reconciler('ingress', () => this.pass(), { log: view.log, resyncMs: tunables.ingressResyncMs });
   }
 
   start(): void {
@@ -130,7 +130,7 @@ export class IngressController {
     if (!ingress || !ingressAddr || ports.length === 0) {
       if (this.applied.host !== undefined || netnsExists(ingressSandboxName(this.view.nodeId))) {
         await removeIngress(this.view.nodeId, this.opts.egress);
-        if (ingress) this.view.tables.endpoints.delete(endpointId(ingress, { nodeId: this.view.nodeId }));
+        if (ingress) await this.view.tables.endpoints.delete(endpointId(ingress, { nodeId: this.view.nodeId }));
         this.applied = { backends: new Set() };
         this.view.log.info('ingress sandbox removed: no service publishes a port');
       }
@@ -167,7 +167,7 @@ export class IngressController {
       const id = endpointId(ingress, { nodeId: this.view.nodeId });
       const current = this.view.tables.endpoints.get(id)?.value;
       if (!current || current.ip !== ip || current.vtep !== this.view.advertiseAddr) {
-        this.view.tables.endpoints.put(id, { id, networkId: ingress, nodeId: this.view.nodeId, ip, mac: macForIp(ip), vtep: this.view.advertiseAddr });
+        await this.view.tables.endpoints.put(id, { id, networkId: ingress, nodeId: this.view.nodeId, ip, mac: macForIp(ip), vtep: this.view.advertiseAddr });
       }
     } finally {
       this.opts.overlay.release(ingress);

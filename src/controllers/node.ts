@@ -122,9 +122,9 @@ export class NodeControllers implements SwarmMember {
   }
 
   /** A new cluster starts with the routing mesh's network, as Docker's does. */
-  initCluster(view: ClusterView): void {
+  async initCluster(view: ClusterView): Promise<void> {
     const spec = ingressNetworkSpec(newId(), new Date().toISOString());
-    view.tables.networks.put(spec.id, spec);
+    await view.tables.networks.put(spec.id, spec);
   }
 
   async stop(reason: 'leave' | 'shutdown'): Promise<void> {

@@ -16,12 +16,9 @@ import { backendsOn, ingressNetworkId, servicesOn, vipOn } from './backends.js';
 import { type ClusterView, watchCluster } from './cluster-view.js';
 import { Reconciler } from './reconciler.js';
 import type { TaskNetnsListener } from './tasks/tasks.js';
+import { tunables } from '../config/tunables.js';
 
 export const VIP_TABLE = 'shoal_vip';
-/** Tables are checked at least this often, should an event be missed. */
-export const VIP_RESYNC_MS = 2_000;
-/** Tasks programmed at once in a pass (each is an nsenter + nft run of about 15 ms). */
-const CONCURRENCY = 4;
 /** Docker's DNAT priority; nft 1.0.6 refuses the name dstnat on the output hook. */
 const DSTNAT = -100;
 
@@ -120,7 +117,7 @@ export class VipController implements TaskNetnsListener {
   readonly stats = { applied: 0, failed: 0, flowsForgotten: 0 };
 
   constructor(private readonly view: ClusterView) {
-    this.loop = new Reconciler('vip', async () => this.reconcileAll(), { log: view.log, resyncMs: VIP_RESYNC_MS });
+    this.loop = new Reconciler('vip', async () => this.reconcileAll(), { log: view.log, resyncMs: tunables.vipResyncMs });
   }
 
   start(): void {
@@ -155,7 +152,7 @@ export class VipController implements TaskNetnsListener {
   private async reconcileAll(): Promise<void> {
     const routes = this.routeCache();
     const all = [...this.tasks.values()];
-    for (let i = 0; i < all.length; i += CONCURRENCY) await Promise.all(all.slice(i, i + CONCURRENCY).map((p) => this.enqueue(p, routes)));
+    for (let i = 0; i < all.length; i += tunables.vipParallelTasks) await Promise.all(all.slice(i, i + tunables.vipParallelTasks).map((p) => this.enqueue(p, routes)));
   }
 
   /** Routes per network, computed once per pass and shared by the tasks on that network. */

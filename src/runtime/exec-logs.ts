@@ -5,8 +5,7 @@ import { open } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { epochToRfc3339 } from './exec-state.js';
 import type { LogLine, LogOptions } from './runtime.js';
-
-const FOLLOW_POLL_MS = 100;
+import { tunables } from '../config/tunables.js';
 
 /** Reads one log file from where it last stopped, returning whole lines only. */
 class LogFile {
@@ -71,7 +70,7 @@ export async function* readExecLogs(paths: { stdout: string; stderr: string }, o
   if (!options.follow) return;
   while (!done && !options.signal?.aborted) {
     try {
-      await sleep(FOLLOW_POLL_MS, undefined, { signal: options.signal });
+      await sleep(tunables.execLogFollowPollMs, undefined, { signal: options.signal });
     } catch {
       return; // aborted
     }

@@ -40,6 +40,7 @@ import {
   type TaskRunSpec,
 } from './runtime.js';
 import { addHostsEndpoint, removeHostsEndpoint, renderHosts, renderResolvConf, taskHostname, taskLabels, validateSpec } from './task-spec.js';
+import { tunables } from '../config/tunables.js';
 
 export interface ExecRuntimeOptions {
   /** The agent's data directory; tasks live under <dataDir>/runtime/exec/. */
@@ -51,12 +52,7 @@ export interface ExecRuntimeOptions {
 /** The literal image name that means "the node's own filesystem". */
 export const HOST_IMAGE = 'host';
 
-/** How long start() waits for the main process to be inside its namespaces. */
-const START_TIMEOUT_MS = 10_000;
-/** How long stop() waits after SIGKILL, and remove() for the supervisor to finish. */
-const KILL_TIMEOUT_MS = 10_000;
 const POLL_MS = 20;
-const WAIT_POLL_MS = 100;
 
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,55}$/;
 /** Programs the supervisor and run.sh need on the node, and where they come from. */
@@ -155,8 +151,8 @@ export class ExecRuntime implements Runtime {
       signal(-main.pid, 'SIGKILL'); // its process group: the task's other processes too
       signal(main.pid, 'SIGKILL');
     }
-    if (!(await this.untilExited(dir, record, KILL_TIMEOUT_MS))) {
-      throw new RuntimeError(`stop exec task ${id}: still running ${KILL_TIMEOUT_MS / 1000} s after SIGKILL`, 'FAILED');
+    if (!(await this.untilExited(dir, record, tunables.execKillTimeoutMs))) {
+      throw new RuntimeError(`stop exec task ${id}: still running ${tunables.execKillTimeoutMs / 1000} s after SIGKILL`, 'FAILED');
     }
   }
 
@@ -167,7 +163,7 @@ export class ExecRuntime implements Runtime {
     if (record) {
       await this.stop(id, 0);
       const supervisor = readProcessId(join(dir, STATE_FILES.supervisorPid));
-      const deadline = Date.now() + KILL_TIMEOUT_MS;
+      const deadline = Date.now() + tunables.execKillTimeoutMs;
       while (isAlive(supervisor, this.boot) && Date.now() < deadline) await sleep(POLL_MS);
       if (isAlive(supervisor, this.boot)) signal(supervisor!.pid, 'SIGKILL');
     }
@@ -199,7 +195,7 @@ export class ExecRuntime implements Runtime {
       const task = await this.inspect(id);
       if (!task) throw notFound(id);
       if (task.state === 'exited') return task.exitCode ?? -1;
-      await sleep(WAIT_POLL_MS, undefined, { signal: abort });
+      await sleep(tunables.execWaitPollMs, undefined, { signal: abort });
     }
   }
 
@@ -281,7 +277,7 @@ export class ExecRuntime implements Runtime {
   /** Resolves once run.sh has the task's namespaces ready (it then execs the command), or the task has already ended. */
   private async untilReady(dir: string): Promise<void> {
     const supervisor = readProcessId(join(dir, STATE_FILES.supervisorPid));
-    const deadline = Date.now() + START_TIMEOUT_MS;
+    const deadline = Date.now() + tunables.execStartTimeoutMs;
     while (Date.now() < deadline) {
       const ready = existsSync(join(dir, READY_FILE)) && existsSync(join(dir, STATE_FILES.pid));
       if (ready || existsSync(join(dir, STATE_FILES.exit))) return;
@@ -291,7 +287,7 @@ export class ExecRuntime implements Runtime {
       }
       await sleep(POLL_MS);
     }
-    throw new RuntimeError(`the task did not get its namespaces ready within ${START_TIMEOUT_MS / 1000} s (see ${dir}/supervisor.log)`, 'FAILED');
+    throw new RuntimeError(`the task did not get its namespaces ready within ${tunables.execStartTimeoutMs / 1000} s (see ${dir}/supervisor.log)`, 'FAILED');
   }
 
   private async untilExited(dir: string, record: ExecTaskRecord, ms: number): Promise<boolean> {

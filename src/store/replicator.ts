@@ -10,10 +10,10 @@
 // push-pulls with it at once: a node that missed something triggers its own repair within seconds,
 // at the cost of one small packet per node per interval when all is in sync.
 // Payloads: [0x53 'S'][version 1][kind][JSON]. Malformed payloads are dropped and counted.
-import type { GossipDelegate, Memberlist } from '../cluster/memberlist.js';
 import type { Entry } from './entry.js';
 import type { ReplicatedStore } from './store.js';
 import { sameDigests, StoreDigest, type Digests } from './digest.js';
+import { tunables } from '../config/tunables.js';
 
 const MAGIC = 0x53;
 const VERSION = 1;
@@ -21,15 +21,27 @@ const KIND_ENTRIES = 1;
 const KIND_STATE = 2;
 const KIND_DIGEST = 3;
 
-/** How often this node sends a peer its digest: one small packet a second. */
-export const ANTI_ENTROPY_INTERVAL_MS = 1_000;
+/** A peer as the gossip layer knows it. */
+export interface GossipPeer {
+  name: string;
+  addr: string;
+  port: number;
+  state: string;
+}
+
 /**
- * Digests leave out entries younger than this: relayed gossip reaches every node of 10 in about
- * 0.3 s and of 200 in under 0.8 s (bench/gossip), so a difference older than this is a lost write.
+ * What the replicator needs of the gossip layer, which hands it user messages and push-pull state
+ * through the replicator's notifyMsg / localState / mergeRemoteState (memberlist provides both).
  */
-export const SETTLE_MS = 1_500;
-/** At most one repairing push-pull this often. */
-export const REPAIR_INTERVAL_MS = 1_000;
+export interface GossipChannel {
+  readonly members: { readonly selfName: string; get(name: string): GossipPeer | undefined; list(): GossipPeer[] };
+  /** Queues a message for piggybacking on gossip; false if it can never fit in a packet. */
+  broadcastUser(payload: Uint8Array, subject?: string): boolean;
+  /** Sends a message to one peer, best effort. */
+  sendUserTo(name: string, payload: Uint8Array): boolean;
+  /** Push-pulls with the given addresses. */
+  join(addrs: readonly string[]): Promise<number>;
+}
 
 interface DigestMessage {
   from: string;
@@ -74,11 +86,11 @@ function parseDigestMessage(v: unknown): DigestMessage {
   return d as DigestMessage;
 }
 
-export class StoreReplicator implements GossipDelegate {
+export class StoreReplicator {
   /** tooLargeForGossip: writes left to push-pull because they do not fit in one packet. */
   /** repairs: push-pulls started because a peer's digest differed from ours. */
   readonly stats = { broadcasts: 0, relayed: 0, received: 0, mergedFromPushPull: 0, dropped: 0, tooLargeForGossip: 0, digestsSent: 0, digestsChecked: 0, repairs: 0 };
-  private gossip: Memberlist | undefined;
+  private gossip: GossipChannel | undefined;
   private readonly stopWatching: (() => void)[] = [];
   private readonly digest = new StoreDigest();
   private timer: NodeJS.Timeout | undefined;
@@ -92,15 +104,15 @@ export class StoreReplicator implements GossipDelegate {
   }
 
   /** Connects to the memberlist node (which must have been created with this object as its delegate) and starts anti-entropy. */
-  attach(gossip: Memberlist): void {
+  attach(gossip: GossipChannel): void {
     this.gossip = gossip;
     this.name = gossip.members.selfName;
     // A random first delay, so nodes started together do not send their digests in lockstep.
     const first = setTimeout(() => {
       this.sendDigest();
-      this.timer = setInterval(() => this.sendDigest(), ANTI_ENTROPY_INTERVAL_MS);
+      this.timer = setInterval(() => this.sendDigest(), tunables.antiEntropyIntervalMs);
       this.timer.unref();
-    }, Math.random() * ANTI_ENTROPY_INTERVAL_MS);
+    }, Math.random() * tunables.antiEntropyIntervalMs);
     first.unref();
     this.timer = first;
   }
@@ -144,11 +156,11 @@ export class StoreReplicator implements GossipDelegate {
     const peers = g.members.list().filter((m) => m.name !== this.name && m.state === 'alive');
     const peer = peers[Math.floor(Math.random() * peers.length)];
     if (!peer) return;
-    const cutoff = Date.now() - SETTLE_MS;
+    const cutoff = Date.now() - tunables.antiEntropySettleMs;
     if (g.sendUserTo(peer.name, frameJson(KIND_DIGEST, { from: this.name ?? '', cutoff, digests: this.digest.asOf(cutoff) } satisfies DigestMessage))) this.stats.digestsSent++;
   }
 
-  /** A peer's digest: if ours differs as of the same moment, push-pull with it (at most every REPAIR_INTERVAL_MS). */
+  /** A peer's digest: if ours differs as of the same moment, push-pull with it (at most every tunables.antiEntropyRepairIntervalMs). */
   private checkDigest(m: DigestMessage): void {
     const g = this.gossip;
     if (!g || m.from === this.name || !this.digest.covers(m.cutoff)) return;
@@ -156,12 +168,11 @@ export class StoreReplicator implements GossipDelegate {
     if (sameDigests(this.digest.asOf(m.cutoff), m.digests)) return;
     const now = Date.now();
     const peer = g.members.get(m.from);
-    if (!peer || peer.state !== 'alive' || now - this.lastRepair < REPAIR_INTERVAL_MS) return;
+    if (!peer || peer.state !== 'alive' || now - this.lastRepair < tunables.antiEntropyRepairIntervalMs) return;
     this.lastRepair = now;
     this.stats.repairs++;
     void g.join([`${peer.addr}:${peer.port}`]).catch(() => undefined);
   }
-
 
   private broadcast(entry: Entry): void {
     if (!this.gossip) return;

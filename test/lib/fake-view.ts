@@ -1,20 +1,21 @@
-// A ClusterView over a real in-memory ReplicatedStore with membership set by hand, for unit tests
-// of controllers: nodes are added and taken down by the test, the store's tables are the real ones.
+// A ClusterView over the in-memory state store with membership set by hand, for unit tests of
+// controllers: nodes are added and taken down by the test, the tables are the real ones.
 import { pino } from 'pino';
-import type { ClusterSettings, NodeRecord } from '../../src/cluster/swarm.js';
 import type { ClusterView, NodeLiveness } from '../../src/controllers/cluster-view.js';
+import type { ClusterSettings } from '../../src/model/cluster.js';
+import type { NodeRecord } from '../../src/model/node.js';
 import { defineObjectTables } from '../../src/model/tables.js';
-import { ReplicatedStore } from '../../src/store/store.js';
+import { MemoryStateStore } from '../../src/store/memory-store.js';
 
 export interface FakeView extends ClusterView {
-  store: ReplicatedStore;
+  store: MemoryStateStore;
   addNode(n: Partial<NodeRecord> & { id: string }): void;
   setState(id: string, state: NodeLiveness): void;
   leader: boolean;
 }
 
 export function fakeView(opts: { nodeId?: string; settings?: Partial<ClusterSettings> } = {}): FakeView {
-  const store = new ReplicatedStore({ node: opts.nodeId ?? 'n1' });
+  const store = new MemoryStateStore();
   const tables = defineObjectTables(store);
   const nodes = new Map<string, NodeRecord>();
   const states = new Map<string, NodeLiveness>();
@@ -27,6 +28,7 @@ export function fakeView(opts: { nodeId?: string; settings?: Partial<ClusterSett
     tables,
     log: pino({ level: 'silent' }),
     leader: true,
+    batch: () => store.batch(),
     isLeader: () => view.leader,
     nodes: () => [...nodes.values()],
     node: (id) => nodes.get(id),

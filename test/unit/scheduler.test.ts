@@ -4,10 +4,11 @@
 import t from 'tap';
 import { AddressBook } from '../../src/controllers/leader/address-book.js';
 import { allocateIngressNodeAddrs, allocateNetworks, allocateServices } from '../../src/controllers/leader/allocator.js';
-import { schedule, TASK_HISTORY_LIMIT } from '../../src/controllers/leader/scheduler.js';
+import { schedule } from '../../src/controllers/leader/scheduler.js';
 import { normalizeServiceSpec } from '../../src/model/service.js';
 import type { TaskRecord, TaskState } from '../../src/model/task.js';
 import { fakeView, type FakeView } from '../lib/fake-view.js';
+import { tunables } from '../../src/config/tunables.js';
 
 const T0 = Date.parse('2026-12-01T10:00:00Z');
 
@@ -184,12 +185,12 @@ t.test('scaling, global services, updates, history and removal', async (t) => {
 
   let at = T0 + 10_000;
   const slot1 = () => tasks(v, id).filter((x) => x.slot === 1);
-  for (let i = 0; i < TASK_HISTORY_LIMIT + 3; i++) {
+  for (let i = 0; i < tunables.taskHistoryLimit + 3; i++) {
     report(v, running(v, id).find((x) => x.slot === 1)!, 'failed', (at += 10_000), 1);
     v.pass((at += 10));
     v.pass((at += 6000));
   }
-  t.equal(slot1().length, TASK_HISTORY_LIMIT, `slot 1 keeps ${TASK_HISTORY_LIMIT} tasks`);
+  t.equal(slot1().length, tunables.taskHistoryLimit, `slot 1 keeps ${tunables.taskHistoryLimit} tasks`);
 
   const glob = createService(v, { Name: 'agent', TaskTemplate: { ContainerSpec: { Image: 'busybox' } }, Mode: { Global: {} } });
   v.pass(at);

@@ -3,14 +3,14 @@
 // plumbed (held until the owning node removes them, so an address is reused only once its old
 // owner is surely gone) and per-node sandbox addresses. Built fresh for each leader pass; the
 // cursor of each subnet is kept across passes so addresses are handed out serially.
-import type { ObjectTables } from '../../model/tables.js';
+import type { ReadTables } from '../cluster-view.js';
 import { AddressAllocator, parseCidr } from '../ipam.js';
 
 export class AddressBook {
   private readonly allocators = new Map<string, AddressAllocator>();
 
   constructor(
-    private readonly tables: ObjectTables,
+    private readonly tables: ReadTables,
     /** Last address handed out per network, carried between passes (leader memory only). */
     private readonly cursors: Map<string, string>,
   ) {}

@@ -5,14 +5,14 @@
 // up where the old one left off) and writes only what changed.
 import { FIRST_VNI, MAX_VNI, type NetworkAllocation } from '../../model/network.js';
 import { DYNAMIC_PORTS, type PortConfig, type ServiceEndpoint, type ServiceRecord } from '../../model/service.js';
-import type { ClusterView } from '../cluster-view.js';
+import type { BatchView } from '../cluster-view.js';
 import { defaultGateway, formatCidr, IpamError, nextSubnet, overlaps, parseCidr, type Cidr } from '../ipam.js';
 import type { AddressBook } from './address-book.js';
 
 export const DEFAULT_POOL = ['10.0.0.0/8'];
 export const DEFAULT_SUBNET_SIZE = 24;
 
-export function allocateNetworks(view: ClusterView): void {
+export function allocateNetworks(view: BatchView): void {
   const { networks, networkAllocations } = view.tables;
   const specs = new Map(networks.list().map((e) => [e.key, e.value]));
   for (const { key } of networkAllocations.list()) if (!specs.has(key)) networkAllocations.delete(key);
@@ -57,7 +57,7 @@ function nextVni(used: Set<number>): number {
 }
 
 /** Every node gets an address on the ingress network: its ingress sandbox's. */
-export function allocateIngressNodeAddrs(view: ClusterView, book: AddressBook): void {
+export function allocateIngressNodeAddrs(view: BatchView, book: AddressBook): void {
   const ingress = view.tables.networks.list().find((n) => n.value.ingress)?.value;
   if (!ingress) return;
   const alloc = view.tables.networkAllocations.get(ingress.id)?.value;
@@ -77,7 +77,7 @@ export function allocateIngressNodeAddrs(view: ClusterView, book: AddressBook): 
 }
 
 /** VIPs and published ports for every service; endpoints of removed services are deleted. */
-export function allocateServices(view: ClusterView, book: AddressBook): void {
+export function allocateServices(view: BatchView, book: AddressBook): void {
   const { services, serviceEndpoints } = view.tables;
   const live = new Map(services.list().map((e) => [e.key, e.value]));
   for (const { key } of serviceEndpoints.list()) if (!live.has(key)) serviceEndpoints.delete(key);

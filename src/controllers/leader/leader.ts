@@ -1,21 +1,14 @@
 // What the leader runs: one reconcile loop that allocates (networks, ingress sandbox addresses,
-// service VIPs and ports) and then schedules (tasks), in that order, in one synchronous pass, so
-// nothing interleaves between deciding an address is free and writing that it is taken. Every
-// manager runs the loop; only the current leader's passes act.
-import { type ClusterView, watchCluster } from '../cluster-view.js';
+// service VIPs and ports) and then schedules (tasks), in that order, deciding in one synchronous
+// pass over a batch (its reads show its own writes, so nothing interleaves between deciding an
+// address is free and recording that it is taken), then committing the batch. Every manager runs
+// the loop; only the current leader's passes act.
+import { throughBatch, type ClusterView, watchCluster } from '../cluster-view.js';
 import { Reconciler } from '../reconciler.js';
 import { AddressBook } from './address-book.js';
 import { allocateIngressNodeAddrs, allocateNetworks, allocateServices } from './allocator.js';
 import { schedule } from './scheduler.js';
-
-/** A full pass at least this often: restart delays and update delays are honoured to about this. */
-export const LEADER_RESYNC_MS = 500;
-/**
- * A leader that has just started waits until gossip has told it whether each known node is up or
- * down, at most this long (about one probe round and a push-pull), so that it does not place every
- * new task on itself or count nodes it simply has not heard from yet.
- */
-export const LEADER_SETTLE_MS = 3_000;
+import { tunables } from '../../config/tunables.js';
 
 export class LeaderController {
   private readonly loop: Reconciler;
@@ -25,7 +18,7 @@ export class LeaderController {
   private unsubscribe: (() => void)[] = [];
 
   constructor(private readonly view: ClusterView) {
-    this.loop = new Reconciler('leader', async () => this.pass(), { log: view.log, resyncMs: LEADER_RESYNC_MS });
+    this.loop = new Reconciler('leader', async () => this.pass(), { log: view.log, resyncMs: tunables.leaderResyncMs });
   }
 
   start(): void {
@@ -39,7 +32,7 @@ export class LeaderController {
   }
 
   private settled(): boolean {
-    if (Date.now() - this.startedAt >= LEADER_SETTLE_MS) return true;
+    if (Date.now() - this.startedAt >= tunables.leaderSettleMs) return true;
     return this.view.nodes().every((n) => n.id === this.view.nodeId || this.view.nodeState(n.id) !== 'unknown');
   }
 
@@ -48,12 +41,15 @@ export class LeaderController {
     return this.loop.settle();
   }
 
-  private pass(): void {
+  private async pass(): Promise<void> {
     if (!this.view.isLeader() || !this.settled()) return;
-    allocateNetworks(this.view);
-    const book = () => new AddressBook(this.view.tables, this.cursors);
-    allocateIngressNodeAddrs(this.view, book());
-    allocateServices(this.view, book());
-    schedule(this.view, book(), this.updateClock);
+    const batch = this.view.batch();
+    const view = throughBatch(this.view, batch);
+    allocateNetworks(view);
+    const book = () => new AddressBook(view.tables, this.cursors);
+    allocateIngressNodeAddrs(view, book());
+    allocateServices(view, book());
+    schedule(view, book(), this.updateClock);
+    await batch.commit();
   }
 }

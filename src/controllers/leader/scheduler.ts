@@ -5,26 +5,24 @@
 // eligible node with the fewest of the service's tasks; history kept to the task-history limit;
 // tasks of removed services removed. Task IDs, slots, states and messages are Docker's.
 import { newId } from '../../cluster/ids.js';
-import type { NodeRecord } from '../../cluster/swarm.js';
+import type { NodeRecord } from '../../model/node.js';
 import { constraintHolds, parseConstraint, type ServiceEndpoint, type ServiceRecord } from '../../model/service.js';
 import { effectiveStatus, isTerminal, type TaskRecord, type TaskStatus } from '../../model/task.js';
-import type { ClusterView } from '../cluster-view.js';
+import type { BatchView } from '../cluster-view.js';
 import type { AddressBook } from './address-book.js';
-
-/** Tasks kept per slot (or per node for global services), the running one included: Docker's task-history-limit. */
-export const TASK_HISTORY_LIMIT = 5;
+import { tunables } from '../../config/tunables.js';
 
 const NANOS_PER_MS = 1_000_000;
 
 interface Ctx {
-  view: ClusterView;
+  view: BatchView;
   book: AddressBook;
   now: Date;
   /** When each service last started an update batch (leader memory; a new leader waits one delay at most). */
   updateClock: Map<string, number>;
 }
 
-export function schedule(view: ClusterView, book: AddressBook, updateClock: Map<string, number>, now = new Date()): void {
+export function schedule(view: BatchView, book: AddressBook, updateClock: Map<string, number>, now = new Date()): void {
   const ctx: Ctx = { view, book, now, updateClock };
   const services = new Map(view.tables.services.list().map((e) => [e.key, e.value]));
   removeOrphanedTasks(ctx, services);
@@ -251,7 +249,7 @@ function finished(ctx: Ctx, t: TaskRecord): boolean {
   return isTerminal(statusOf(ctx, t).state);
 }
 
-/** Keeps TASK_HISTORY_LIMIT tasks per slot (per node for global services); tasks of slots past the replica count go once stopped. */
+/** Keeps tunables.taskHistoryLimit tasks per slot (per node for global services); tasks of slots past the replica count go once stopped. */
 function pruneHistory(ctx: Ctx, services: Map<string, ServiceRecord>): void {
   for (const svc of services.values()) {
     const replicas = 'Replicated' in svc.spec.Mode ? svc.spec.Mode.Replicated.Replicas : undefined;
@@ -265,7 +263,7 @@ function pruneHistory(ctx: Ctx, services: Map<string, ServiceRecord>): void {
       const beyondScale = replicas !== undefined && (sorted[0]!.slot ?? 0) > replicas;
       sorted.forEach((t, i) => {
         if (t.desiredState === 'running' || !finished(ctx, t)) return;
-        if (beyondScale || i >= TASK_HISTORY_LIMIT) ctx.view.tables.tasks.delete(t.id);
+        if (beyondScale || i >= tunables.taskHistoryLimit) ctx.view.tables.tasks.delete(t.id);
       });
     }
   }

@@ -8,9 +8,8 @@ import { overlayMtu } from '../../model/network.js';
 import { type ClusterView, watchCluster } from '../cluster-view.js';
 import { Reconciler } from '../reconciler.js';
 import { BRIDGE, existingSandboxes, removeSandbox, Sandbox, sandboxName, TRANSIENT_VXLAN, type Peer } from './sandbox.js';
+import { tunables } from '../../config/tunables.js';
 
-/** A pass at least this often, in case an event was missed. */
-export const OVERLAY_RESYNC_MS = 5_000;
 /** Underlay MTU when the advertise address's link cannot be found. */
 export const DEFAULT_UNDERLAY_MTU = 1500;
 
@@ -42,7 +41,7 @@ export class OverlayController {
     private readonly opts: OverlayOptions,
   ) {
     this.host = openRtnl('self');
-    this.loop = new Reconciler('overlay', () => this.serial(() => this.pass()), { log: view.log, resyncMs: OVERLAY_RESYNC_MS });
+    this.loop = new Reconciler('overlay', () => this.serial(() => this.pass()), { log: view.log, resyncMs: tunables.overlayResyncMs });
   }
 
   async start(): Promise<void> {

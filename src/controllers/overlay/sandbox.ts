@@ -7,6 +7,7 @@
 import { createNetns, deleteNetns, listNetns, netnsExists, Netns } from '../../kernel/netns.js';
 import { openRtnl, type Rtnl } from '../../kernel/rtnl.js';
 import { isKernelError } from '../../kernel/errors.js';
+import { tunables } from '../../config/tunables.js';
 
 export const BRIDGE = 'br0';
 export const VXLAN = 'vxlan0';
@@ -132,11 +133,8 @@ export function removeSandbox(name: string): void {
   if (netnsExists(name)) deleteNetns(name);
 }
 
-/** How long a VXLAN create is retried while an old device with the same VNI is still going away. */
-const VNI_RELEASE_WAIT_MS = 3_000;
-
 async function whileBusy(create: () => Promise<void>): Promise<void> {
-  const deadline = Date.now() + VNI_RELEASE_WAIT_MS;
+  const deadline = Date.now() + tunables.vniReleaseWaitMs;
   for (;;) {
     try {
       return await create();

@@ -13,21 +13,10 @@ import type { ClusterView } from '../cluster-view.js';
 import { EGRESS_BRIDGE, type EgressBridge } from '../egress.js';
 import type { OverlayController, SandboxInfo } from '../overlay/overlay.js';
 import { Reconciler } from '../reconciler.js';
+import { tunables } from '../../config/tunables.js';
 
-export const TASK_RESYNC_MS = 3_000;
-/** Tasks started at once on one node; more wait their turn (an engine handles a few well, many badly). */
-export const MAX_PARALLEL_STARTS = 8;
 /** The resolver every task is given: the embedded DNS listens there inside the task. */
 export const TASK_NAMESERVER = '127.0.0.11';
-/**
- * ARP on a task's overlay interfaces: ask again every 100 ms, 30 times (the kernel's default is
- * every 1 s, 3 times: the same 3 s of patience). A task that looks up a peer a moment before this
- * node has programmed it then gets through within 0.1 s of the programming instead of up to 1 s.
- */
-export const ARP_RETRANS_MS = 100;
-export const ARP_PROBES = 30;
-/** How long a failed start waits to learn whether the process simply exited (then it failed, as in Docker). */
-export const EXIT_GRACE_MS = 2_000;
 
 /** Told when a task's namespace can serve (running) and when it stops; the DNS controller listens here. */
 export interface TaskNetnsListener {
@@ -48,20 +37,20 @@ export class TaskController {
   private readonly busy = new Map<string, Promise<void>>();
   private readonly watchers = new Map<string, AbortController>();
   private unsubscribe: (() => void)[] = [];
-  private slots = MAX_PARALLEL_STARTS;
+  private slots = tunables.maxParallelStarts;
   private readonly queue: (() => void)[] = [];
 
   constructor(
     private readonly view: ClusterView,
     private readonly opts: TaskControllerOptions,
   ) {
-    this.loop = new Reconciler('tasks', () => this.pass(), { log: view.log, resyncMs: TASK_RESYNC_MS });
+    this.loop = new Reconciler('tasks', () => this.pass(), { log: view.log, resyncMs: tunables.taskResyncMs });
   }
 
   async start(): Promise<void> {
     await this.opts.egress.ensure();
-    this.unsubscribe.push(this.view.tables.tasks.watch((ev) => {
-      if ((ev.entry.value as TaskRecord | undefined)?.nodeId === this.view.nodeId || ev.entry.deleted) this.loop.trigger();
+    this.unsubscribe.push(this.view.tables.tasks.watch((change) => {
+      if (change.value === undefined || change.value.nodeId === this.view.nodeId) this.loop.trigger();
     }));
     this.loop.start();
     await this.loop.settle();
@@ -76,7 +65,7 @@ export class TaskController {
     await Promise.allSettled(this.busy.values());
     if (reason === 'leave') {
       for (const rt of await this.opts.runtime.list()) await this.opts.runtime.remove(rt.id).catch(() => undefined);
-      for (const e of this.myEndpoints()) this.view.tables.endpoints.delete(e.id);
+      for (const e of this.myEndpoints()) await this.view.tables.endpoints.delete(e.id);
       for (const id of this.opts.egress.taskIds()) this.opts.egress.release(id);
       await this.opts.egress.remove();
     }
@@ -105,8 +94,8 @@ export class TaskController {
       else if (this.needsShutdown(t, rt)) this.run(t.id, () => this.shutDown(t, rt));
     }
     for (const [taskId, rt] of held) if (!ids.has(taskId) && !this.busy.has(taskId)) this.run(taskId, () => this.removeOrphan(taskId, rt));
-    for (const e of this.myEndpoints()) if (e.taskId && !ids.has(e.taskId)) this.view.tables.endpoints.delete(e.id);
-    for (const { value: s } of this.view.tables.taskStatus.list()) if (s.nodeId === this.view.nodeId && !ids.has(s.id)) this.view.tables.taskStatus.delete(s.id);
+    for (const e of this.myEndpoints()) if (e.taskId && !ids.has(e.taskId)) await this.view.tables.endpoints.delete(e.id);
+    for (const { value: s } of this.view.tables.taskStatus.list()) if (s.nodeId === this.view.nodeId && !ids.has(s.id)) await this.view.tables.taskStatus.delete(s.id);
     for (const id of this.opts.egress.taskIds()) if (!ids.has(id) && !held.has(id)) this.opts.egress.release(id);
   }
 
@@ -211,7 +200,7 @@ export class TaskController {
   /** The exit code if the task's process has ended or ends within a moment (the runtime may record it a little late). */
   private async exitCodeSoon(runtimeId: string): Promise<number | undefined> {
     const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), EXIT_GRACE_MS);
+    const timer = setTimeout(() => abort.abort(), tunables.exitGraceMs);
     try {
       return await this.opts.runtime.wait(runtimeId, abort.signal);
     } catch {
@@ -271,10 +260,15 @@ export class TaskController {
 
   private report(t: TaskRecord, state: TaskState, message: string, err?: string, extra: Partial<TaskStatusRecord> = {}): void {
     const prev = this.myStatus(t.id);
-    this.view.tables.taskStatus.put(t.id, {
+    this.written(this.view.tables.taskStatus.put(t.id, {
       id: t.id, nodeId: this.view.nodeId, state, message, ...(err ? { err } : {}), timestamp: new Date().toISOString(),
       ...(prev?.containerId ? { containerId: prev.containerId } : {}), ...(prev?.pid ? { pid: prev.pid } : {}), ...extra,
-    });
+    }));
+  }
+
+  /** A write this node makes about its own tasks: not waited for; a failure is logged and the next pass writes again. */
+  private written(write: Promise<void>): void {
+    write.catch((err: Error) => this.view.log.warn({ err: err.message }, 'could not record a task\'s state in the cluster'));
   }
 
   private myEndpoints(): EndpointRecord[] {
@@ -286,7 +280,7 @@ export class TaskController {
       const ip = n.addr.split('/')[0]!;
       const rec: EndpointRecord = { id: endpointId(n.networkId, { taskId: t.id }), networkId: n.networkId, nodeId: this.view.nodeId, ip, mac: macForIp(ip), vtep: this.view.advertiseAddr, taskId: t.id };
       const cur = this.view.tables.endpoints.get(rec.id)?.value;
-      if (!cur || JSON.stringify(cur) !== JSON.stringify(rec)) this.view.tables.endpoints.put(rec.id, rec);
+      if (!cur || JSON.stringify(cur) !== JSON.stringify(rec)) this.written(this.view.tables.endpoints.put(rec.id, rec));
     }
   }
 
@@ -295,7 +289,7 @@ export class TaskController {
   }
 
   private deleteEndpoints(taskId: string): void {
-    for (const e of this.myEndpoints()) if (e.taskId === taskId) this.view.tables.endpoints.delete(e.id);
+    for (const e of this.myEndpoints()) if (e.taskId === taskId) this.written(this.view.tables.endpoints.delete(e.id));
   }
 
   // ---- bounded parallel starts ----
@@ -319,8 +313,8 @@ function tuneArp(ref: NetnsRef, ifnames: string[]): void {
   const ns = Netns.open(ref);
   try {
     for (const i of ifnames) {
-      ns.writeSysctl(`net/ipv4/neigh/${i}/retrans_time_ms`, ARP_RETRANS_MS);
-      ns.writeSysctl(`net/ipv4/neigh/${i}/mcast_solicit`, ARP_PROBES);
+      ns.writeSysctl(`net/ipv4/neigh/${i}/retrans_time_ms`, tunables.arpRetransMs);
+      ns.writeSysctl(`net/ipv4/neigh/${i}/mcast_solicit`, tunables.arpProbes);
     }
   } finally {
     ns.close();

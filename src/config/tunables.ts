@@ -1,0 +1,78 @@
+// Every timing and sizing knob of the agent's machinery, in one typed object, each with its default
+// and the reason for it. (What an operator sets per node — socket, data dir, runtime, DNS — is the
+// agent configuration in defaults.ts and agent-config.ts; these are the engine's own constants.)
+// Modules read them from here and nowhere else, so a reader finds in one file how often everything
+// happens and why.
+
+export const tunables = {
+  // ---- membership (gossip) ----
+  /** How often a down member is retried. Serf uses 30 s; NetworkDB 1 s; a few seconds heals a LAN partition quickly without load. */
+  reconnectIntervalMs: 3_000,
+  /** How often tombstones older than the store's TTL are reaped (NetworkDB checks every 5 s). */
+  tombstoneReapIntervalMs: 5_000,
+  /** How often the leader checks whether a gossip key rotation can move on (a step needs one gossip round trip). */
+  keyRotationTickMs: 1_000,
+  /** The leader replaces the gossip key this often, as swarmkit's key manager does (keyRotationInterval, 12 h). */
+  gossipKeyRotationIntervalMs: 12 * 3600_000,
+
+  // ---- the replicated tables' anti-entropy ----
+  /** How often this node sends a peer its digest: one small packet a second. */
+  antiEntropyIntervalMs: 1_000,
+  /**
+   * Digests leave out entries younger than this: relayed gossip reaches every node of 10 in about
+   * 0.3 s and of 200 in under 0.8 s (bench/gossip), so a difference older than this is a lost write.
+   */
+  antiEntropySettleMs: 1_500,
+  /** At most one repairing push-pull this often. */
+  antiEntropyRepairIntervalMs: 1_000,
+
+  // ---- the leader ----
+  /** A full pass at least this often: restart delays and update delays are honoured to about this. */
+  leaderResyncMs: 500,
+  /**
+   * A leader that has just started waits until gossip has told it whether each known node is up or
+   * down, at most this long (about one probe round and a push-pull), so that it does not place every
+   * new task on itself or count nodes it simply has not heard from yet.
+   */
+  leaderSettleMs: 3_000,
+  /** Tasks kept per slot (or per node for global services), the running one included: Docker's task-history-limit. */
+  taskHistoryLimit: 5,
+  /** How long a network create waits for the leader's allocation before answering without it (Docker answers at once). */
+  allocationWaitMs: 5_000,
+
+  // ---- node controllers: a pass at least this often, should an event be missed ----
+  taskResyncMs: 3_000,
+  overlayResyncMs: 5_000,
+  dnsResyncMs: 2_000,
+  vipResyncMs: 2_000,
+  ingressResyncMs: 2_000,
+
+  // ---- tasks ----
+  /** Tasks started at once on one node; more wait their turn (an engine handles a few well, many badly). */
+  maxParallelStarts: 8,
+  /** Tasks whose VIP table is programmed at once in a pass (each is an nsenter + nft run of about 15 ms). */
+  vipParallelTasks: 4,
+  /**
+   * ARP on a task's overlay interfaces: ask again every 100 ms, 30 times (the kernel's default is
+   * every 1 s, 3 times: the same 3 s of patience). A task that looks up a peer a moment before this
+   * node has programmed it then gets through within 0.1 s of the programming instead of up to 1 s.
+   */
+  arpRetransMs: 100,
+  arpProbes: 30,
+  /** How long a failed start waits to learn whether the process simply exited (then it failed, as in Docker). */
+  exitGraceMs: 2_000,
+  /** How long a VXLAN create is retried while an old device with the same VNI is still going away. */
+  vniReleaseWaitMs: 3_000,
+
+  // ---- the exec runtime ----
+  /** How long start() waits for the main process to be inside its namespaces. */
+  execStartTimeoutMs: 10_000,
+  /** How long stop() waits after SIGKILL, and remove() for the supervisor to finish. */
+  execKillTimeoutMs: 10_000,
+  /** How often a task's state files are read while waiting for it to end (issue 16 replaces this poll with events). */
+  execWaitPollMs: 100,
+  /** How often a followed exec log is read for new lines. */
+  execLogFollowPollMs: 100,
+} as const;
+
+export type Tunables = typeof tunables;

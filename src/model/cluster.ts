@@ -1,0 +1,43 @@
+// The cluster-wide settings (the `cluster` table, key 'settings'): identity, join secrets, the CA's
+// digest, the address pool networks are carved from, and the desired gossip keyring (whose
+// rotation steps src/cluster/gossip-keys.ts computes).
+
+/** The desired gossip keyring: what every node should hold. */
+export interface GossipKeyring {
+  /** Base64 keys; every one is accepted for decryption. */
+  keys: string[];
+  /** The key every node encrypts with. */
+  primary: string;
+  /** A rotation under way: the new key and the step it has reached. */
+  rotation?: { key: string; phase: 'install' | 'use'; since: string };
+  /** When the last rotation finished (or the cluster was created). */
+  rotatedAt: string;
+}
+
+/** What a node reports it holds (its `node-status` entry): fingerprints, never keys. */
+export interface KeyringReport {
+  keys: string[];
+  primary: string;
+}
+
+export const SETTINGS_KEY = 'settings';
+
+export interface ClusterSettings {
+  id: string;
+  createdAt: string;
+  workerSecret: string;
+  managerSecret: string;
+  caDigest: string;
+  defaultAddrPool: string[];
+  subnetSize: number;
+  /** The desired gossip keyring (gossip-keys.ts). */
+  gossip: GossipKeyring;
+}
+
+export function parseSettings(v: unknown): ClusterSettings {
+  const s = v as Partial<ClusterSettings>;
+  if (typeof s?.id !== 'string' || typeof s.workerSecret !== 'string' || typeof s.managerSecret !== 'string' || typeof s.caDigest !== 'string') throw new Error('cluster settings need id, secrets and CA digest');
+  const g = s.gossip as Partial<GossipKeyring> | undefined;
+  if (!g || !Array.isArray(g.keys) || g.keys.length === 0 || g.keys.some((k) => typeof k !== 'string') || typeof g.primary !== 'string' || !g.keys.includes(g.primary)) throw new Error('cluster settings need a gossip keyring whose primary is one of its keys');
+  return s as ClusterSettings;
+}
