@@ -122,7 +122,7 @@ export function addSwarmRoutes(router: Router, swarm: Swarm, config: AgentConfig
         ServerVersion: packageVersion,
         OperatingSystem: 'linux',
         Swarm: swarm.active
-          ? { NodeID: swarm.nodeId, NodeAddr: swarm.selfAddr(), LocalNodeState: 'active', ControlAvailable: me?.role === 'manager', Error: '', Nodes: nodes.length, Managers: nodes.filter((n) => n.role === 'manager').length, Cluster: { ID: swarm.clusterSettings()?.id ?? '' }, GossipKeyring: keyringView(swarm) }
+          ? { NodeID: swarm.nodeId, NodeAddr: swarm.selfAddr(), LocalNodeState: 'active', ControlAvailable: me?.role === 'manager', Error: '', Nodes: nodes.length, Managers: nodes.filter((n) => n.role === 'manager').length, Cluster: { ID: swarm.clusterSettings()?.id ?? '' }, GossipKeyring: keyringView(swarm), RefusedGossipEntries: swarm.refusedEntries() }
           : { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '' },
       },
     };

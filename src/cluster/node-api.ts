@@ -1,9 +1,13 @@
-// The node API: what one node asks of another directly (today: a task's logs, for `service logs`
-// on a manager when the task runs elsewhere). HTTPS on every node with mutual TLS: both sides
-// present their node certificate, and each accepts only a peer whose certificate the cluster's root
-// CA signed. Authorization comes from the cluster, not the certificate: the caller's node ID (its
-// certificate's CN) must be a manager in the node table now (a promoted node keeps the certificate
-// it joined with). One route: GET /tasks/{id}/logs?follow=1&tail=N, answered as NDJSON log lines.
+// The node API: what one node asks of another directly. HTTPS on every node with mutual TLS: both
+// sides present their node certificate, and each accepts only a peer whose certificate the cluster's
+// root CA signed. Authorization comes from the cluster, not the certificate: the caller's node ID
+// (its certificate's CN) must be in the node table now, and a manager for what only managers see (a
+// promoted node keeps the certificate it joined with). Routes:
+//   GET /tasks/{id}/logs?follow=1&tail=N  a task's logs as NDJSON lines (callers: managers), for
+//                                         `service logs` when the task runs elsewhere
+//   GET /cluster/settings                 the cluster settings entry as this manager holds it (callers:
+//                                         any node), so a node that missed a gossip key rotation while
+//                                         it was down can catch up over TLS and speak gossip again
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
@@ -18,6 +22,10 @@ export const NODE_API_PORT = 2378;
 export interface NodeApiHandlers {
   /** Is this node ID a manager now? */
   isManager(nodeId: string): boolean;
+  /** Is this node ID in the swarm's node table now? */
+  isMember(nodeId: string): boolean;
+  /** The cluster settings entry, if this node is a manager holding it. */
+  settings(): unknown;
   /** A local task's log lines; throws an Error with code NOT_FOUND when this node has no such task. */
   logs(taskId: string, opts: LogOptions): AsyncIterable<LogLine>;
 }
@@ -64,6 +72,13 @@ export class NodeApiServer {
     const url = new URL(req.url ?? '/', 'https://node');
     const m = /^\/tasks\/([0-9a-z]{25})\/logs$/.exec(url.pathname);
     const fail = (status: number, message: string) => { res.writeHead(status, { 'Content-Type': 'application/json' }); res.end(JSON.stringify({ message })); };
+    if (req.method === 'GET' && url.pathname === '/cluster/settings') {
+      if (!caller || !this.handlers.isMember(caller)) return fail(403, `node ${caller ?? '(unnamed)'} is not in this swarm`);
+      const settings = this.handlers.settings();
+      if (settings === undefined) return fail(404, 'this node is not a manager holding the cluster settings');
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      return void res.end(JSON.stringify(settings));
+    }
     if (!caller || !this.handlers.isManager(caller)) return fail(403, `node ${caller ?? '(unnamed)'} is not a manager: only managers read other nodes' task logs`);
     if (req.method !== 'GET' || !m) return fail(404, 'no such node API route');
     const abort = new AbortController();
@@ -117,4 +132,22 @@ export async function* remoteLogs(files: NodeIdentityFiles, target: { nodeId: st
     rest = lines.pop() ?? '';
     for (const l of lines) if (l) yield JSON.parse(l) as LogLine;
   }
+}
+
+/** The cluster settings entry a manager holds, asked as this node (its certificate), checking the peer is that manager. */
+export async function fetchSettings(files: NodeIdentityFiles, target: { nodeId: string; addr: string; port?: number }, timeoutMs: number): Promise<unknown> {
+  const res = await new Promise<IncomingMessage>((resolve, reject) => {
+    const req = https.request({
+      host: target.addr, port: target.port ?? NODE_API_PORT, method: 'GET', path: '/cluster/settings', timeout: timeoutMs,
+      cert: files.node.certPem, key: files.node.keyPem, ca: [files.caCert], minVersion: 'TLSv1.2',
+      checkServerIdentity: (_host, cert) => (cert.subject?.CN === target.nodeId ? undefined : new Error(`node API at ${target.addr} presented ${String(cert.subject?.CN)}, not ${target.nodeId}`)),
+    }, resolve);
+    req.on('timeout', () => req.destroy(new Error(`node ${target.nodeId} at ${target.addr} did not answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end();
+  });
+  let body = '';
+  for await (const c of res) body += String(c);
+  if (res.statusCode !== 200) throw new Error(`node ${target.nodeId}: ${body}`);
+  return JSON.parse(body) as unknown;
 }

@@ -11,8 +11,12 @@ import { initialKeyring, primaryFirst, reportOf, RotationError, type KeyringRepo
 import { KeyringController, newGossipKey } from '../controllers/keyring.js';
 import { ALREADY_IN_SWARM, NOT_A_MANAGER, NOT_IN_SWARM, NOT_IN_SWARM_HELP, SwarmError } from './errors.js';
 import { NodeAdmin } from './node-admin.js';
+import { NodeSignatures } from './node-signatures.js';
+import { endpointOwner } from '../model/endpoint.js';
+import type { Entry } from '../store/entry.js';
+import { PERHAPS_EARLY, type Refusal } from '../store/signing.js';
 import { joinCluster, JoinServer, type Admission } from './join.js';
-import { NODE_API_PORT, NodeApiServer, type NodeIdentityFiles } from './node-api.js';
+import { fetchSettings, NODE_API_PORT, NodeApiServer, type NodeIdentityFiles } from './node-api.js';
 import type { LogLine, LogOptions } from '../runtime/runtime.js';
 import { Memberlist } from './memberlist.js';
 import { formatToken, newSecret } from './token.js';
@@ -29,6 +33,9 @@ import { GossipStateStore } from '../store/table-store.js';
 import type { Logger } from '../util/log.js';
 import { packageVersion } from '../util/paths.js';
 import { tunables } from '../config/tunables.js';
+
+/** Tables whose entries belong to the node that wrote them, and are signed by it. */
+const SIGNED_TABLES: ReadonlySet<string> = new Set(['endpoints']);
 
 /** What this node keeps about its own membership (<data-dir>/swarm/state.json). */
 interface LocalState {
@@ -86,6 +93,7 @@ export class Swarm {
   private reapTimer: NodeJS.Timeout | undefined;
   private keyringController: KeyringController | undefined;
   private admin: NodeAdmin | undefined;
+  private catchingUp = false;
 
   constructor(private readonly opts: SwarmOptions) {
     this.dir = join(opts.dataDir, 'swarm');
@@ -115,7 +123,19 @@ export class Swarm {
     const known = this.nodeRecords().filter((n) => n.id !== this.local!.nodeId).map((n) => `${n.addr}:${this.opts.gossipPort}`);
     const others = [...new Set([...this.local.peers, ...known])].filter((p) => p !== `${this.local!.advertiseAddr}:${this.opts.gossipPort}`);
     // In the background: a peer that is down would hold the agent's start up for a TCP timeout.
-    if (others.length > 0) void this.gossip!.join(others).catch((err: Error) => this.opts.log.warn({ err: err.message }, 'could not reach any known peer; waiting for them'));
+    if (others.length > 0) void this.rejoin(others);
+  }
+
+  /**
+   * Joins the known peers again after a restart. If none answers, the gossip key may have been
+   * rotated while this node was down: it catches up the settings from a manager and tries again.
+   */
+  private async rejoin(peers: string[]): Promise<void> {
+    const join = () => this.gossip?.join(peers).catch(() => 0) ?? Promise.resolve(0);
+    if ((await join()) > 0) return;
+    await this.catchUpSettings();
+    await this.keyringController?.settle();
+    if ((await join()) === 0) this.opts.log.warn({ peers }, 'could not reach any known peer; waiting for them');
   }
 
   async init(req: InitRequest): Promise<string> {
@@ -301,9 +321,43 @@ export class Swarm {
   /** Retries members that are down, through the addresses the node table knows (as Serf reconnects failed members). */
   private reconnect(): void {
     if (!this.gossip || !this.local) return;
+    if (this.isolated()) void this.catchUpSettings();
     const down = this.nodeRecords().filter((n) => n.id !== this.local!.nodeId && this.nodeState(n.id) !== 'ready');
     const pick = down[Math.floor(Math.random() * down.length)];
     if (pick) void this.gossip.join([`${pick.addr}:${this.opts.gossipPort}`]).catch(() => {});
+  }
+
+  /** No other member answers while the node table knows others: perhaps the gossip key moved on while this node was away. */
+  private isolated(): boolean {
+    const self = this.local?.nodeId;
+    const alive = this.gossip?.members.list().filter((m) => m.name !== self && m.state === 'alive').length ?? 0;
+    return alive === 0 && this.nodeRecords().some((n) => n.id !== self);
+  }
+
+  /**
+   * Asks the managers, one after the other, for the cluster settings over the node API (mutual TLS
+   * with this node's certificate) and merges what the first one answers: a node that was down while
+   * the gossip key was rotated learns the new keyring this way, the keyring controller applies it,
+   * and gossip works again. At most one attempt at a time.
+   */
+  private async catchUpSettings(): Promise<void> {
+    if (this.catchingUp || !this.identity || !this.store) return;
+    this.catchingUp = true;
+    try {
+      const managers = this.nodeRecords().filter((n) => n.role === 'manager' && n.id !== this.local?.nodeId);
+      for (const m of managers) {
+        try {
+          const entry = await fetchSettings(this.identity, { nodeId: m.id, addr: m.addr }, tunables.settingsCatchUpTimeoutMs);
+          const r = this.store?.merge([entry]);
+          if (r && r.applied.length > 0) this.opts.log.info({ manager: m.hostname }, 'caught up the cluster settings (the gossip keyring) from a manager over TLS');
+          return;
+        } catch (err) {
+          this.opts.log.debug({ manager: m.hostname, err: (err as Error).message }, 'could not fetch the cluster settings from this manager');
+        }
+      }
+    } finally {
+      this.catchingUp = false;
+    }
   }
 
   // ---- running ----
@@ -323,7 +377,15 @@ export class Swarm {
 
   private async run(): Promise<void> {
     const l = this.local!;
-    this.store = new ReplicatedStore({ node: l.nodeId, persistence: new FilePersistence(join(this.opts.dataDir, 'store')) });
+    const ca = loadCertAndKey(join(this.dir, 'certs'), 'ca');
+    const node = loadCertAndKey(join(this.dir, 'certs'), 'node');
+    const caCertFile = join(this.dir, 'certs', 'ca.crt');
+    if (!node || !existsSync(caCertFile)) throw new SwarmError(`this node's certificate or the cluster's CA is missing from ${join(this.dir, 'certs')}: leave the swarm (\`shoal swarm leave --force\`) and join it again`, 500);
+    const caCert = readFileSync(caCertFile, 'utf8');
+    this.store = new ReplicatedStore({
+      node: l.nodeId, persistence: new FilePersistence(join(this.opts.dataDir, 'store')),
+      signed: { tables: SIGNED_TABLES, ...this.signatures(node.keyPem, caCert) },
+    });
     this.state = new GossipStateStore(this.store);
     this.tables = defineClusterTables(this.state);
     this.nodes = this.tables.nodes;
@@ -345,20 +407,19 @@ export class Swarm {
     this.reapTimer = setInterval(() => this.store?.reap(), tunables.tombstoneReapIntervalMs);
     this.reapTimer.unref();
     this.keyringController = new KeyringController({
-      nodeId: l.nodeId, keyring: this.keyring, settings: this.settings, statuses: this.statuses, log: this.opts.log.child({ component: 'keyring' }),
+      nodeId: l.nodeId, keyring: this.keyring, settings: this.settings, statuses: this.statuses, certPem: node.certPem, log: this.opts.log.child({ component: 'keyring' }),
       isLeader: () => this.isLeader(),
       aliveNodes: () => this.nodeRecords().filter((n) => this.nodeState(n.id) === 'ready'),
       remember: (keys) => { l.gossipKeys = keys; this.saveLocal(); },
       onMembership: (fn) => this.onMembership(fn),
     });
     this.keyringController.start();
-    const ca = loadCertAndKey(join(this.dir, 'certs'), 'ca');
-    const node = loadCertAndKey(join(this.dir, 'certs'), 'node');
-    const caCertFile = join(this.dir, 'certs', 'ca.crt');
-    if (node && existsSync(caCertFile)) {
-      this.identity = { caCert: readFileSync(caCertFile, 'utf8'), node };
+    {
+      this.identity = { caCert, node };
       this.nodeApi = new NodeApiServer(this.identity, {
         isManager: (id) => this.nodes?.get(id)?.value.role === 'manager',
+        isMember: (id) => this.nodes?.get(id) !== undefined,
+        settings: () => (this.nodes?.get(l.nodeId)?.value.role === 'manager' ? this.store?.entry('cluster', SETTINGS_KEY) : undefined),
         logs: (taskId, opts) => {
           if (!this.opts.member?.logs) throw Object.assign(new Error('this node runs no tasks'), { code: 'NOT_FOUND' });
           return this.opts.member.logs(taskId, opts);
@@ -366,7 +427,7 @@ export class Swarm {
       }, this.opts.log.child({ component: 'node-api' }));
       await this.nodeApi.listen(NODE_API_PORT, l.advertiseAddr);
     }
-    if (ca && node) {
+    if (ca) {
       this.joinServer = new JoinServer({
         ca, node, authority: {
           currentSecrets: () => {
@@ -382,6 +443,34 @@ export class Swarm {
       await this.opts.member.start(this.view());
       this.memberRunning = true;
     }
+  }
+
+  /**
+   * Signing of the tables whose entries belong to one node (endpoints): this node signs with its key;
+   * another node's entry is kept only if signed by its owner, checked against the certificate the
+   * owner published in its status. A refusal is counted (the store's stats) and logged once per
+   * writer and reason.
+   */
+  private signatures(keyPem: string, caCertPem: string): { signer: NodeSignatures; verifier: NodeSignatures; onRefused: (e: Entry, why: Refusal) => void } {
+    const sigs = new NodeSignatures({
+      keyPem, caCertPem,
+      certOf: (id) => this.statuses?.get(id)?.value.cert,
+      ownerOf: (e, current) => endpointOwner(e.key, e.deleted ? undefined : e.value, current && !current.deleted ? (current.value as { nodeId: string }) : undefined, (taskId) => this.tables?.tasks.get(taskId)?.value.nodeId),
+    });
+    const told = new Set<string>();
+    const onRefused = (e: Entry, why: Refusal) => {
+      const key = `${e.version.node}/${why}`;
+      if (told.has(key)) return;
+      told.add(key);
+      if (PERHAPS_EARLY.has(why)) return this.opts.log.debug({ table: e.table, key: e.key, writer: e.version.node, why }, 'dropped a gossiped entry that came before what proves it (anti-entropy brings it again)');
+      this.opts.log.warn({ table: e.table, key: e.key, writer: e.version.node, why }, 'dropped a gossiped entry its writer may not make (logged once per writer and reason; counted in the store stats)');
+    };
+    return { signer: sigs, verifier: sigs, onRefused };
+  }
+
+  /** Entries of signed tables this node dropped: forged, unsigned or from a node that does not own them. */
+  refusedEntries(): number {
+    return this.store?.stats.refused ?? 0;
   }
 
   /** The cluster as controllers see it (cluster-view.ts). */

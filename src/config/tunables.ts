@@ -14,6 +14,11 @@ export const tunables = {
   keyRotationTickMs: 1_000,
   /** The leader replaces the gossip key this often, as swarmkit's key manager does (keyRotationInterval, 12 h). */
   gossipKeyRotationIntervalMs: 12 * 3600_000,
+  /**
+   * How long a node that hears no one waits for a manager's node API when it asks for the cluster
+   * settings (the gossip keyring it may have missed while down): a LAN answers in milliseconds.
+   */
+  settingsCatchUpTimeoutMs: 2_000,
 
   // ---- the replicated tables' anti-entropy ----
   /** How often this node sends a peer its digest: one small packet a second. */

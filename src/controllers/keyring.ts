@@ -18,6 +18,8 @@ export interface KeyringControllerOptions {
   keyring: Keyring;
   settings: StateTable<ClusterSettings>;
   statuses: StateTable<NodeStatus>;
+  /** This node's certificate (PEM), published with its status so others can check what it signs. */
+  certPem?: string;
   isLeader(): boolean;
   /** The nodes gossip says are up: each must confirm a step before the next. */
   aliveNodes(): NodeRecord[];
@@ -51,6 +53,11 @@ export class KeyringController {
     await this.loop.stop();
   }
 
+  /** Resolves once a pass that started after this call has finished (the live keyring then follows the settings). */
+  settle(): Promise<void> {
+    return this.loop.settle();
+  }
+
   /** Starts replacing the gossip key (throws RotationError while one is under way). */
   async rotate(): Promise<void> {
     const s = this.o.settings.get(SETTINGS_KEY)?.value;
@@ -72,12 +79,12 @@ export class KeyringController {
     this.o.log.info({ keyring: reportOf(this.o.keyring) }, 'gossip keyring changed');
   }
 
-  /** Reports the fingerprints this node holds, when they differ from what it last reported. */
+  /** Reports the fingerprints this node holds (and its certificate), when they differ from what it last reported. */
   private async report(): Promise<void> {
     const gossip = reportOf(this.o.keyring);
     const current = this.o.statuses.get(this.o.nodeId)?.value;
-    if (current && current.gossip.primary === gossip.primary && current.gossip.keys.join() === gossip.keys.join()) return;
-    await this.o.statuses.put(this.o.nodeId, { id: this.o.nodeId, gossip, updatedAt: new Date().toISOString() });
+    if (current && current.gossip.primary === gossip.primary && current.gossip.keys.join() === gossip.keys.join() && current.cert === this.o.certPem) return;
+    await this.o.statuses.put(this.o.nodeId, { id: this.o.nodeId, gossip, ...(this.o.certPem ? { cert: this.o.certPem } : {}), updatedAt: new Date().toISOString() });
   }
 
   /** On the leader: moves a rotation on when every alive node has confirmed its step; starts one when the key is old. */

@@ -24,6 +24,8 @@ export interface NodeStatus {
   id: string;
   /** Fingerprints of the gossip keys it holds, and the one it encrypts with. */
   gossip: KeyringReport;
+  /** Its certificate from the cluster CA (PEM): how others check what it signs. */
+  cert?: string;
   updatedAt: string;
 }
 
@@ -37,5 +39,6 @@ export function parseNode(v: unknown): NodeRecord {
 export function parseNodeStatus(v: unknown): NodeStatus {
   const n = v as Partial<NodeStatus>;
   if (typeof n?.id !== 'string' || !Array.isArray(n.gossip?.keys) || typeof n.gossip?.primary !== 'string') throw new Error('node status needs id and gossip keyring report');
+  if (n.cert !== undefined && (typeof n.cert !== 'string' || !n.cert.startsWith('-----BEGIN CERTIFICATE-----'))) throw new Error('node status cert must be a PEM certificate');
   return n as NodeStatus;
 }

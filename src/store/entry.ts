@@ -10,6 +10,8 @@ export interface Entry {
   value?: unknown;
   /** A deletion. Kept until reaped so that an older write arriving late cannot resurrect the key. */
   deleted: boolean;
+  /** The writer's signature (base64), on tables whose entries are signed (signing.ts). */
+  sig?: string;
 }
 
 export function entryId(table: string, key: string): string {
@@ -34,5 +36,6 @@ export function invalidEntryReason(e: unknown): string | undefined {
   if (!Number.isSafeInteger(v.counter) || (v.counter as number) < 0) return 'version.counter must be a non-negative integer';
   if (typeof v.node !== 'string' || v.node === '') return 'version.node must be a non-empty string';
   if (!x.deleted && x.value === undefined) return 'a live entry needs a value';
+  if (x.sig !== undefined && (typeof x.sig !== 'string' || x.sig.length > 1024)) return 'sig must be a base64 string';
   return undefined;
 }

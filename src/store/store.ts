@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import { entryId, invalidEntryReason, supersedes, type Entry } from './entry.js';
 import { HlcClock, type Hlc } from './hlc.js';
 import type { Persistence } from './persistence.js';
+import type { EntrySigner, EntryVerifier, Refusal } from './signing.js';
 
 export interface StoreEvent {
   entry: Entry;
@@ -31,6 +32,11 @@ export interface StoreOptions {
   /** Compact the on-disk log after this many appended changes. */
   compactEvery?: number;
   now?: () => number;
+  /**
+   * Tables whose entries are signed by their writer: this node signs its own writes to them, and
+   * an entry from elsewhere is merged only if the verifier accepts it.
+   */
+  signed?: { tables: ReadonlySet<string>; signer: EntrySigner; verifier: EntryVerifier; onRefused?: (entry: Entry, why: Refusal) => void };
 }
 
 export const DEFAULT_TOMBSTONE_TTL_MS = 30 * 60_000;
@@ -42,6 +48,8 @@ export interface MergeResult {
   stale: number;
   /** Malformed entries, or values the table's parser refused: dropped. */
   rejected: number;
+  /** Entries of signed tables whose signature or ownership did not hold: dropped. */
+  refused: number;
 }
 
 export class ReplicatedStore {
@@ -54,7 +62,8 @@ export class ReplicatedStore {
   private readonly now: () => number;
   private readonly persistence: Persistence | undefined;
   /** Counters for observability: what merges dropped, what loading skipped. */
-  readonly stats = { rejected: 0, stale: 0, applied: 0, reaped: 0, restoreSkipped: 0 };
+  readonly stats = { rejected: 0, stale: 0, applied: 0, reaped: 0, restoreSkipped: 0, refused: 0 };
+  private readonly signed: StoreOptions['signed'];
 
   constructor(opts: StoreOptions) {
     this.now = opts.now ?? Date.now;
@@ -62,6 +71,7 @@ export class ReplicatedStore {
     this.tombstoneTtlMs = opts.tombstoneTtlMs ?? DEFAULT_TOMBSTONE_TTL_MS;
     this.compactEvery = opts.compactEvery ?? DEFAULT_COMPACT_EVERY;
     this.persistence = opts.persistence;
+    this.signed = opts.signed;
     this.events.setMaxListeners(0);
   }
 
@@ -117,8 +127,8 @@ export class ReplicatedStore {
 
   /** Merges entries from another node (gossip or push-pull); the newer version of each key wins. */
   merge(incoming: readonly unknown[]): MergeResult {
-    const result: MergeResult = { applied: [], stale: 0, rejected: 0 };
-    for (const raw of incoming) {
+    const result: MergeResult = { applied: [], stale: 0, rejected: 0, refused: 0 };
+    for (const raw of this.signedLast(incoming)) {
       if (invalidEntryReason(raw) !== undefined) {
         result.rejected++;
         continue;
@@ -132,27 +142,51 @@ export class ReplicatedStore {
           continue;
         }
       }
-      if (!supersedes(e, this.entries.get(entryId(e.table, e.key)))) {
+      const current = this.entries.get(entryId(e.table, e.key));
+      if (!supersedes(e, current)) {
         result.stale++;
         continue;
+      }
+      if (this.signed?.tables.has(e.table)) {
+        const why = this.signed.verifier.check(e, current);
+        if (why !== undefined) {
+          result.refused++;
+          this.signed.onRefused?.(e, why);
+          continue;
+        }
       }
       // A version far ahead of our wall clock (a node with a broken clock) would win every later write to its key.
       if (!this.clock.witness(e.version)) {
         result.rejected++;
         continue;
       }
+      const sig = e.sig !== undefined ? { sig: e.sig } : {};
       const entry: Entry = e.deleted
-        ? { table: e.table, key: e.key, deleted: true, version: e.version }
-        : { table: e.table, key: e.key, deleted: false, version: e.version, value: e.value };
+        ? { table: e.table, key: e.key, deleted: true, version: e.version, ...sig }
+        : { table: e.table, key: e.key, deleted: false, version: e.version, value: e.value, ...sig };
       this.entries.set(entryId(e.table, e.key), entry);
       result.applied.push(entry);
     }
     this.stats.applied += result.applied.length;
     this.stats.rejected += result.rejected;
     this.stats.stale += result.stale;
+    this.stats.refused += result.refused;
     this.persist(result.applied);
     for (const entry of result.applied) this.events.emit('change', { entry, origin: 'remote' } satisfies StoreEvent);
     return result;
+  }
+
+  /** Entries of signed tables after the others: a push-pull brings the records that prove them (certificates, owners) first. */
+  private signedLast(incoming: readonly unknown[]): readonly unknown[] {
+    const signed = this.signed?.tables;
+    if (!signed) return incoming;
+    const isSigned = (e: unknown) => typeof e === 'object' && e !== null && signed.has((e as { table?: string }).table ?? '');
+    return [...incoming.filter((e) => !isSigned(e)), ...incoming.filter(isSigned)];
+  }
+
+  /** The entry this node holds for a key, tombstone or not, with its version: what another node can merge. */
+  entry(table: string, key: string): Entry | undefined {
+    return this.entries.get(entryId(table, key));
   }
 
   /** Every entry this node holds, tombstones included: what a push-pull sends. */
@@ -200,7 +234,8 @@ export class ReplicatedStore {
     return parser(value);
   }
 
-  private commitLocal(entry: Entry): Entry {
+  private commitLocal(unsigned: Entry): Entry {
+    const entry = this.signed?.tables.has(unsigned.table) ? { ...unsigned, sig: this.signed.signer.sign(unsigned) } : unsigned;
     this.entries.set(entryId(entry.table, entry.key), entry);
     this.persist([entry]);
     this.events.emit('local', entry);

@@ -41,6 +41,20 @@ t.test('gossip key rotation and leader failover', async (t) => {
   await until('node2, restarted after the rotation, to be Ready again', () => allReady('node1'), 20_000);
   t.same(keyring('node2'), after, 'node2 kept the new key across its restart');
 
+  // A node that is down for a whole rotation cannot decrypt anyone when it returns: it catches up the
+  // settings from a manager over the node API (mutual TLS) and is Ready again within seconds.
+  lab.kill('node3');
+  await until('node3 to be Down', () => nodeLs('node1').find((n) => n.Description.Hostname === 'node3')?.Status.State === 'down', 30_000);
+  t.equal(lab.shoal('node1', 'swarm', 'update', '--rotate-gossip-key').status, 0);
+  const missed = keyring('node1')!;
+  await until('node1 and node2 to hold only the key node3 missed', () => ['node1', 'node2'].every((n) => { const k = keyring(n); return k?.Keys.length === 1 && k.Primary === missed.Primary; }), 15_000);
+  const back = Date.now();
+  lab.start('node3');
+  const { ms: readyMs } = await until('node3, down during the whole rotation, to be Ready again', () => allReady('node1') && keyring('node3')?.Primary === missed.Primary, 20_000);
+  const sinceStart = Date.now() - back;
+  t.ok(sinceStart < 10_000, `node3 was Ready with the new key ${(sinceStart / 1000).toFixed(1)} s after it started (${(readyMs / 1000).toFixed(1)} s after the start returned)`);
+  t.same(keyring('node3'), missed, 'and holds exactly the cluster\'s keyring');
+
   // Leadership: make every node a manager; the leader is the alive manager with the lowest ID.
   t.equal(lab.shoal('node1', 'node', 'promote', 'node2', 'node3').status, 0);
   await until('three managers', () => nodeLs('node1').filter((n) => n.ManagerStatus).length === 3, 10_000);
