@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { caCertDigest, createCa, createKeyAndCsr, loadCertAndKey, saveCertAndKey, signNodeCsr, type NodeRole } from './ca.js';
+import { advertiseManager, type Advertisement } from './discovery.js';
 import { newId } from './ids.js';
 import { applyKeyring, initialKeyring, nextRotationStep, primaryFirst, reportOf, RotationError, startRotation, type GossipKeyring, type KeyringReport } from './gossip-keys.js';
 import { joinCluster, JoinServer, type Admission } from './join.js';
@@ -158,6 +159,7 @@ export class Swarm {
   private keyring: Keyring | undefined;
   private gossip: Memberlist | undefined;
   private joinServer: JoinServer | undefined;
+  private advert: Advertisement | undefined;
   private nodeApi: NodeApiServer | undefined;
   private identity: NodeIdentityFiles | undefined;
   private replicator: StoreReplicator | undefined;
@@ -270,6 +272,8 @@ export class Swarm {
     if (this.reapTimer) clearInterval(this.reapTimer);
     if (this.rotationTimer) clearInterval(this.rotationTimer);
     for (const stop of this.stopWatching.splice(0)) stop();
+    await this.advert?.stop();
+    this.advert = undefined;
     await this.joinServer?.close();
     await this.nodeApi?.close();
     this.nodeApi = undefined;
@@ -467,6 +471,8 @@ export class Swarm {
         },
       });
       await this.joinServer.listen(l.listenPort, l.advertiseAddr);
+      this.advert = await advertiseManager({ addr: l.advertiseAddr, port: l.listenPort, caDigest: caCertDigest(ca.certPem), nodeId: l.nodeId, log: this.opts.log.child({ component: 'mdns' }) })
+        .catch((err: Error) => void this.opts.log.warn({ err: err.message }, 'not advertising this manager by mDNS; joiners must give its address'));
     }
     if (this.opts.member) {
       await this.opts.member.start(this.view());
