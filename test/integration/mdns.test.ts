@@ -1,6 +1,7 @@
 // Joining without an address, in the netns lab: node2 runs `swarm join --token T` alone and finds
 // node1 by mDNS; a joiner ignores a manager advertising another CA digest and a malformed advert
-// (both from the lab's client namespace), and says what to do when no manager of its swarm answers.
+// (both from the lab's client namespace, which also sends garbage all along: no agent may crash), and
+// says what to do when no manager of its swarm answers.
 // Captures on the lab's underlay check what the adverts carry (the address, the digest, no secret;
 // a goodbye when the manager stops) and a capture in the host's namespace that none of it left the lab.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -44,7 +45,27 @@ function startRogues(t: Teardown, lab: Lab, otherDigest: string): ChildProcess {
     const b = new Bonjour({ interface: '192.168.56.200', bind: '0.0.0.0' }, () => {});
     b.publish({ name: 'shoal-manager-junk', type: 'shoal-manager', port: 2377, host: 'junk.local', disableIPv6: true,
       txt: { v: '1', ca: 'not-a-digest', addr: 'node1', id: 'x' } });
-    console.log('advertising');
+    // Garbage for every listener, ten times a second: random bytes, and records of our type in odd shapes.
+    const { createSocket } = await import('node:dgram');
+    const { randomBytes } = await import('node:crypto');
+    const dnsPacket = (await import(${JSON.stringify(join(projectRoot, 'node_modules', 'dns-packet', 'index.js'))})).default;
+    const type = '_shoal-manager._tcp.local';
+    const odd = [
+      { type: 'response', answers: [{ type: 'PTR', name: type, ttl: 120, data: 'a.b.c.' + type }, { type: 'SRV', name: 'a.b.c.' + type, ttl: 120, data: { port: 0, target: '' } }, { type: 'TXT', name: 'a.b.c.' + type, ttl: 120, data: [Buffer.from([0xff, 0x3d]), Buffer.from('=x'), Buffer.from('__proto__=1')] }] },
+      { type: 'response', answers: [{ type: 'PTR', name: type, ttl: 120, data: type }, { type: 'SRV', name: type, ttl: 1, data: { port: 65535, target: '.' } }] },
+      { type: 'response', answers: [{ type: 'PTR', name: type, ttl: 0, data: 'nobody.' + type }] },
+      { type: 'query', questions: [{ type: 'ANY', name: '' }, { type: 'PTR', name: type }, { type: 'SRV', name: '.' }] },
+    ].map((p) => dnsPacket.encode(p));
+    const s = createSocket({ type: 'udp4', reuseAddr: true });
+    s.bind(0, '192.168.56.200', () => {
+      s.setMulticastInterface('192.168.56.200');
+      let i = 0;
+      setInterval(() => {
+        s.send(randomBytes(1 + (i % 300)), 5353, '224.0.0.251');
+        s.send(odd[i++ % odd.length], 5353, '224.0.0.251');
+      }, 100);
+      console.log('advertising');
+    });
   `;
   const proc = spawn('nsenter', [`--net=/run/netns/${lab.prefix}client`, process.execPath, '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => { proc.kill('SIGKILL'); });
@@ -55,8 +76,15 @@ function startRogues(t: Teardown, lab: Lab, otherDigest: string): ChildProcess {
 type Rr = { type: string; ttl?: number; data?: unknown };
 const rrs = (p: dnsPacket.Packet): Rr[] => [...(p.answers ?? []), ...(p.additionals ?? [])] as Rr[];
 
+/** mDNS datagrams that decode (the rogue's garbage does not). */
 function mdnsPackets(file: string): { d: Datagram; p: dnsPacket.Packet }[] {
-  return readPcap(file).udp.filter((d) => d.dport === 5353 || d.sport === 5353).map((d) => ({ d, p: dnsPacket.decode(d.payload) }));
+  return readPcap(file).udp.filter((d) => d.dport === 5353 || d.sport === 5353).flatMap((d) => {
+    try {
+      return [{ d, p: dnsPacket.decode(d.payload) }];
+    } catch {
+      return [];
+    }
+  });
 }
 
 const agentLog = (lab: Lab, node: string) => readFileSync(`/run/shoal/${lab.prefix}${node}/agent.log`, 'utf8');
@@ -105,6 +133,8 @@ t.test('a node joins with only a token; other swarms\' and malformed adverts are
   await until('node2 Ready in node ls on node1', () => /node2\s+Ready/.test(lab.shoal('node1', 'node', 'ls').out), 15_000);
   t.pass('node2 is in node ls on node1');
 
+  for (const node of ['node1', 'node2', 'node3']) t.equal(lab.shoal(node, 'info').status, 0, `${node}'s agent lived through the rogue's garbage`);
+
   // The manager stops advertising when it stops: a goodbye, every record with TTL 0.
   lab.kill('node1', 'TERM');
   await new Promise((r) => setTimeout(r, 500)); // the goodbye is sent; let the captures read it
@@ -113,6 +143,8 @@ t.test('a node joins with only a token; other swarms\' and malformed adverts are
 
   const lan = mdnsPackets(join(dir, 'underlay.pcap'));
   t.ok(lan.length > 0, `mDNS on the lab's underlay (${lan.length} packets)`);
+  const garbage = readPcap(join(dir, 'underlay.pcap')).udp.filter((d) => d.src === '192.168.56.200').length - lan.filter(({ d }) => d.src === '192.168.56.200').length;
+  t.ok(garbage > 50, `the rogue's garbage was on the wire all along (${garbage} undecodable datagrams)`);
   t.same([...new Set(lan.map(({ d }) => d.dst))], ['224.0.0.251'], 'all of it to the mDNS group, none unicast');
   t.same([...new Set(lan.map(({ d }) => d.src))].sort(), ['192.168.56.101', '192.168.56.102', '192.168.56.103', '192.168.56.200'], 'sent from the nodes\' advertise addresses and the rogue only');
   const fromNode1 = lan.filter(({ d, p }) => d.src === '192.168.56.101' && p.type === 'response');
