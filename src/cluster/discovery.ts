@@ -182,7 +182,7 @@ async function openMdnsSocket(addr: string, iface: LocalInterface): Promise<dgra
 
 /** bonjour-service over our socket. `socket`/`bind` go to multicast-dns but are not in bonjour's types. */
 function bonjourOn(socket: dgram.Socket, addr: string, log: Logger): Bonjour {
-  const opts = { socket, bind: false, interface: addr, multicast: true } as unknown as ConstructorParameters<typeof Bonjour>[0];
+  const opts = { socket, bind: false, interface: addr } as unknown as ConstructorParameters<typeof Bonjour>[0];
   const b = new Bonjour(opts, (err: Error) => log.warn({ err: err.message }, 'mDNS send failed'));
   // The multicast-dns instance is private in bonjour's types; its 'error' event would otherwise be an uncaught exception.
   const mdns = (b as unknown as { server: { mdns: NodeJS.EventEmitter } }).server.mdns;
