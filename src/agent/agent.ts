@@ -35,7 +35,7 @@ export class Agent {
     this.controllers = new NodeControllers({ dataDir: config.dataDir, runtime: config.runtime, vxlanPort: defaults.vxlanPort, log, dnsUpstream: config.dnsUpstream, ...(config.dnsListen ? { dnsListen: config.dnsListen } : {}) });
     this.swarm = new Swarm({ dataDir: config.dataDir, nodeName: config.nodeName, gossipPort: config.gossipPort, log: log.child({ component: 'swarm' }), member: this.controllers });
     addMemberRoutes(router, () => this.gossip);
-    addSwarmRoutes(router, this.swarm, config);
+    addSwarmRoutes(router, this.swarm, config, log.child({ component: 'mdns' }));
     addNetworkRoutes(router, this.swarm, () => this.controllers.current);
     addServiceRoutes(router, this.swarm, () => this.controllers.current);
     addLogRoutes(router, this.swarm, () => this.controllers.current);

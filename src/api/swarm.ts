@@ -2,10 +2,13 @@
 // /swarm, /swarm/join-token (shoal's rotate), /info and /nodes.
 import { isIP } from 'node:net';
 import type { AgentConfig } from '../config/agent-config.js';
+import { DiscoveryError, findManager } from '../cluster/discovery.js';
 import { fingerprint } from '../cluster/gossip-keys.js';
-import { SwarmError } from '../cluster/errors.js';
+import { ALREADY_IN_SWARM, SwarmError } from '../cluster/errors.js';
 import type { Swarm } from '../cluster/swarm.js';
+import { parseToken, TokenError } from '../cluster/token.js';
 import type { NodeRecord } from '../model/node.js';
+import type { Logger } from '../util/log.js';
 import { packageVersion } from '../util/paths.js';
 import { ApiError, type ApiRequest, type Handler } from './http.js';
 import type { Router } from './router.js';
@@ -56,7 +59,18 @@ function keyringView(swarm: Swarm): { Keys: string[]; Primary: string } | undefi
   return k && { Keys: k.keys, Primary: k.primary };
 }
 
-export function addSwarmRoutes(router: Router, swarm: Swarm, config: AgentConfig): void {
+/** No manager address given: one of the token's swarm, found by mDNS on the advertise address's network. */
+async function discoverManager(token: string, localAddr: string, log: Logger): Promise<string> {
+  try {
+    const m = await findManager({ localAddr, caDigest: parseToken(token).caDigest, log });
+    return `${m.addr}:${m.port}`;
+  } catch (err) {
+    if (err instanceof DiscoveryError || err instanceof TokenError) throw new ApiError(400, err.message);
+    throw err;
+  }
+}
+
+export function addSwarmRoutes(router: Router, swarm: Swarm, config: AgentConfig, mdnsLog: Logger): void {
   router.add('POST', '/swarm/init', swarmHandler(async (req) => {
     const b = body(req);
     const pool = b.DefaultAddrPool ?? ['10.0.0.0/8'];
@@ -71,10 +85,14 @@ export function addSwarmRoutes(router: Router, swarm: Swarm, config: AgentConfig
     const b = body(req);
     const token = optString(b, 'JoinToken');
     if (!token) throw new ApiError(400, 'JoinToken is required: `shoal swarm join --token SWMTKN-1-... MANAGER:2377`');
-    const remotes = b.RemoteAddrs;
-    if (!Array.isArray(remotes) || remotes.length === 0 || typeof remotes[0] !== 'string') throw new ApiError(400, 'RemoteAddrs must name a manager, like ["192.168.56.101:2377"]');
-    const role = await swarm.join({ remote: remotes[0], token, advertiseAddr: advertiseAddr(b, config), listenPort: listenPort(optString(b, 'ListenAddr')) });
-    return { body: { Role: role } };
+    const remotes = b.RemoteAddrs ?? [];
+    if (!Array.isArray(remotes) || (remotes.length > 0 && typeof remotes[0] !== 'string')) throw new ApiError(400, 'RemoteAddrs must name a manager, like ["192.168.56.101:2377"], or be empty to find one by mDNS');
+    const local = advertiseAddr(b, config);
+    if (swarm.active) throw new ApiError(503, ALREADY_IN_SWARM); // before spending seconds on discovery
+    // shoal's: with no address, a manager of the token's swarm found by mDNS (ManagerAddr says which)
+    const found = remotes.length === 0 ? await discoverManager(token, local, mdnsLog) : undefined;
+    const role = await swarm.join({ remote: found ?? (remotes[0] as string), token, advertiseAddr: local, listenPort: listenPort(optString(b, 'ListenAddr')) });
+    return { body: { Role: role, ...(found ? { ManagerAddr: found } : {}) } };
   }));
 
   router.add('POST', '/swarm/leave', swarmHandler(async (req) => {

@@ -79,12 +79,12 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
       await swarmInit(clientFor(program), { ...o, maskLength: o.defaultAddrPoolMaskLength }, out);
     });
   swarm
-    .command('join <host:port>')
-    .description('join a swarm as a worker or manager')
+    .command('join [host:port]')
+    .description('join a swarm as a worker or manager (no host:port: find a manager of the token\'s swarm by mDNS on the local network)')
     .requiredOption('--token <token>', 'the SWMTKN-1-... token from `swarm join-token` on a manager')
     .option('--advertise-addr <ip>', 'address other nodes reach this node at')
     .option('--listen-addr <ip:port>', 'cluster management listen address')
-    .action(async (remote: string, o: { token: string; advertiseAddr?: string; listenAddr?: string }) => {
+    .action(async (remote: string | undefined, o: { token: string; advertiseAddr?: string; listenAddr?: string }) => {
       await swarmJoin(clientFor(program), o, remote, out);
     });
   swarm

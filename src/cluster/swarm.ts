@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { caCertDigest, createCa, createKeyAndCsr, loadCertAndKey, saveCertAndKey, signNodeCsr, type NodeRole } from './ca.js';
+import { advertiseManager, type Advertisement } from './discovery.js';
 import { newId } from './ids.js';
 import { initialKeyring, primaryFirst, reportOf, RotationError, type KeyringReport } from './gossip-keys.js';
 import { KeyringController, newGossipKey } from '../controllers/keyring.js';
@@ -84,6 +85,7 @@ export class Swarm {
   private keyring: Keyring | undefined;
   private gossip: Memberlist | undefined;
   private joinServer: JoinServer | undefined;
+  private advert: Advertisement | undefined;
   private nodeApi: NodeApiServer | undefined;
   private identity: NodeIdentityFiles | undefined;
   private replicator: StoreReplicator | undefined;
@@ -209,6 +211,8 @@ export class Swarm {
     if (this.reapTimer) clearInterval(this.reapTimer);
     await this.keyringController?.stop();
     this.keyringController = undefined;
+    await this.advert?.stop();
+    this.advert = undefined;
     await this.joinServer?.close();
     await this.nodeApi?.close();
     this.nodeApi = undefined;
@@ -438,6 +442,8 @@ export class Swarm {
         },
       });
       await this.joinServer.listen(l.listenPort, l.advertiseAddr);
+      this.advert = await advertiseManager({ addr: l.advertiseAddr, port: l.listenPort, caDigest: caCertDigest(ca.certPem), nodeId: l.nodeId, log: this.opts.log.child({ component: 'mdns' }) })
+        .catch((err: Error) => void this.opts.log.warn({ err: err.message }, 'not advertising this manager by mDNS; joiners must give its address'));
     }
     if (this.opts.member) {
       await this.opts.member.start(this.view());

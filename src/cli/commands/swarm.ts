@@ -25,8 +25,10 @@ export async function swarmInit(client: ApiClient, o: { advertiseAddr?: string; 
   out("To add a manager to this swarm, run 'shoal swarm join-token manager' and follow the instructions.\n");
 }
 
-export async function swarmJoin(client: ApiClient, o: { token: string; advertiseAddr?: string; listenAddr?: string }, remote: string, out: Out): Promise<void> {
-  const r = (await client.request<{ Role: string }>('POST', '/swarm/join', { JoinToken: o.token, RemoteAddrs: [remote], AdvertiseAddr: o.advertiseAddr, ListenAddr: o.listenAddr })).body;
+/** With no `remote`, the agent finds a manager by mDNS and says which (ManagerAddr, shoal's). */
+export async function swarmJoin(client: ApiClient, o: { token: string; advertiseAddr?: string; listenAddr?: string }, remote: string | undefined, out: Out): Promise<void> {
+  const r = (await client.request<{ Role: string; ManagerAddr?: string }>('POST', '/swarm/join', { JoinToken: o.token, RemoteAddrs: remote ? [remote] : [], AdvertiseAddr: o.advertiseAddr, ListenAddr: o.listenAddr })).body;
+  if (r.ManagerAddr) out(`found manager ${r.ManagerAddr} by mDNS`);
   out(`This node joined a swarm as a ${r.Role}.`);
 }
 
