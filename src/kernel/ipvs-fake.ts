@@ -181,6 +181,8 @@ export class FakeIpvsKernel {
   private readonly connTabSize: number;
   private readonly dumpDatagramBytes: number;
   private services: Svc[] = [];
+  /** The services by identity (the kernel's two hash tables, as one map). */
+  private readonly index = new Map<string, Svc>();
   private born = 0;
   private timeouts = { ...DEFAULT_TIMEOUTS };
   private readonly injected: Array<{ cmd: number; errno: number }> = [];
@@ -320,6 +322,7 @@ export class FakeIpvsKernel {
   private setCmd(cmd: number, top: Map<number, Buffer>): void {
     if (cmd === IPVS_CMD.FLUSH) {
       this.services = [];
+      this.index.clear();
       return;
     }
     if (cmd === IPVS_CMD.SET_CONFIG) return this.setConfig(top);
@@ -343,6 +346,7 @@ export class FakeIpvsKernel {
         return this.editService(svc!, usvc);
       case IPVS_CMD.DEL_SERVICE:
         this.services = this.services.filter((s) => s !== svc);
+        this.index.delete(identity(svc!));
         return;
       case IPVS_CMD.NEW_DEST:
         return addDest(svc!, udest!);
@@ -380,9 +384,8 @@ export class FakeIpvsKernel {
       usvc.addr = memcpyAddr(addr!);
       usvc.port = port!.readUInt16BE(0);
     }
-    const svc = usvc.fwmark
-      ? this.services.find((s) => s.fwmark === usvc.fwmark && s.af === usvc.af)
-      : this.services.find((s) => s.fwmark === 0 && s.af === usvc.af && s.protocol === usvc.protocol && s.port === usvc.port && addrEqual(s.af, s.addr, usvc.addr));
+    // __ip_vs_svc_fwm_find (af, fwmark) or __ip_vs_service_find (af, protocol, address, port).
+    const svc = this.index.get(identity(usvc));
     if (full) {
       const sched = a.get(IPVS_SVC_ATTR.SCHED_NAME);
       const flags = a.get(IPVS_SVC_ATTR.FLAGS);
@@ -405,10 +408,12 @@ export class FakeIpvsKernel {
   /** ip_vs_add_service. */
   private addService(u: USvc): void {
     const { sched, pe } = this.checkServiceSettings(u);
-    this.services.push({
+    const svc: Svc = {
       af: u.af, protocol: u.protocol, addr: normAddr(u.af, u.addr), port: u.port, fwmark: u.fwmark,
       sched, pe, flags: (u.flags | IP_VS_SVC_F_HASHED) >>> 0, timeout: u.timeout, netmask: u.netmask, dests: [], born: ++this.born,
-    });
+    };
+    this.services.push(svc);
+    this.index.set(identity(svc), svc);
   }
 
   /** ip_vs_edit_service: same checks; the identity (and so its place in the hash) does not change. */
@@ -469,6 +474,12 @@ export class FakeIpvsKernel {
     const id = s.fwmark ? { fwmark: s.fwmark } : { protocol: s.protocol, addr: s.addr, port: s.port };
     return encodeServiceNest({ ...base, ...id, ...(s.pe ? { peName: s.pe } : {}) }, false);
   }
+}
+
+/** What the kernel finds a service by: af + fwmark, or af + protocol + address (as the family compares it) + port. */
+function identity(s: { af: number; fwmark: number; protocol: number; addr: Buffer; port: number }): string {
+  if (s.fwmark) return `f/${s.af}/${s.fwmark}`;
+  return `a/${s.af}/${s.protocol}/${normAddr(s.af, s.addr).toString('hex')}/${s.port}`;
 }
 
 /** IP_VS_SVC_TAB_BITS = 8: the bucket of ip_vs_svc_hashkey / ip_vs_svc_fwm_hashkey, netns term 0. */
