@@ -424,7 +424,7 @@ export const IPVS_SYSCTLS: ReadonlyArray<{ key: string; value: number; why: stri
   {
     key: 'net.ipv4.vs.conn_reuse_mode',
     value: 0,
-    why: 'with 1 (the default) IPVS drops the first SYN of a new connection that reuses a source port of a connection still in TIME_WAIT, so a busy client sees 1 s connect delays (moby#35082); 0 reschedules nothing and lets the old entry serve',
+    why: 'with 1 (the default) IPVS drops the first SYN of a new connection that reuses a source port of a connection still in TIME_WAIT, so a busy client sees 1 s connect delays (moby#35082, fixed in Docker by moby/libnetwork#2491); with 0 the new connection takes over the old entry and its backend',
   },
   {
     key: 'net.ipv4.vs.expire_nodest_conn',
