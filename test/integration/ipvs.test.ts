@@ -48,6 +48,16 @@ t.test('a multi-part dump of every family, with many requests queued around it',
   t.same([...new Set(await Promise.all([...lookups, ...more]))], [16], 'all 200 lookups answered');
 });
 
+t.test('a closed socket fails requests with EBADF naming the operation and namespace', async (t) => {
+  const { name } = scratchNetns(t, 'genlc');
+  const sock = GenlSocket.open({ name });
+  t.equal(await resolveFamily(sock, 'nlctrl'), GENL_ID_CTRL, 'works while open');
+  sock.close();
+  t.ok(sock.isClosed);
+  await t.rejects(resolveFamily(sock, 'nlctrl'), { code: 'EBADF', message: new RegExp(`resolve generic netlink family nlctrl in ${name}: the generic netlink socket was closed`) });
+  sock.close(); // twice is harmless
+});
+
 t.test('opening IPVS on a kernel without ip_vs fails naming the problem', { skip: hasIpvs ? 'this kernel has ip_vs' : false }, async (t) => {
   const { name } = scratchNetns(t, 'novs');
   const err = await Ipvs.open({ name }).catch((e: unknown) => e);
