@@ -400,7 +400,8 @@ export class FakeIpvsKernel {
       const pe = a.get(IPVS_SVC_ATTR.PE_NAME);
       if (pe) usvc.pe = readString(pe);
       usvc.timeout = timeout.readUInt32LE(0);
-      usvc.netmask = netmask.readUInt32BE(0);
+      // nla_get_be32: the raw bytes. An IPv4 mask is in network order; an IPv6 prefix length is the raw u32 (host order).
+      usvc.netmask = usvc.af === AF_INET6 ? netmask.readUInt32LE(0) : netmask.readUInt32BE(0);
     }
     return { usvc, svc };
   }

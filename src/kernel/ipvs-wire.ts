@@ -105,6 +105,9 @@ export const IPVS_STATS_ATTR = {
 /** enum IPVS_INFO_ATTR_* (top level of the GET_INFO reply). */
 export const IPVS_INFO_ATTR = { VERSION: 1, CONN_TAB_SIZE: 2 } as const;
 
+/** linux/socket.h: the families IPVS takes (AF_INET6 changes how NETMASK travels). */
+const AF_INET6 = 10;
+
 /** sizeof(union nf_inet_addr): the kernel always answers addresses in 16 bytes, IPv4 in the first 4. */
 export const NF_INET_ADDR_LEN = 16;
 
@@ -416,7 +419,12 @@ export interface WireService {
   flags?: IpvsFlags;
   /** Persistence timeout in seconds. */
   timeout?: number;
-  /** IPv4: a mask (be32, e.g. 0xffffffff); IPv6: a prefix length. */
+  /**
+   * IPv4: a mask, e.g. 0xffffff00 for /24, travelling in network order; IPv6: a prefix length 1-128,
+   * travelling in host order. The attribute is a __be32 in ip_vs_ctl.c, but for IPv6 it holds the
+   * prefix length read back with a (__force __u32) cast, so its bytes are host order (ipvsadm sends
+   * 128 as 80 00 00 00, and the kernel answers the same).
+   */
   netmask?: number;
   stats?: IpvsStats;
 }
@@ -463,7 +471,7 @@ export function encodeServiceNest(s: WireService, nested = true): Buffer {
   if (s.peName !== undefined) parts.push(stringAttr(A.PE_NAME, s.peName));
   if (s.flags !== undefined) parts.push(nlAttr(A.FLAGS, encodeIpvsFlags(s.flags)));
   if (s.timeout !== undefined) parts.push(u32Attr(A.TIMEOUT, s.timeout));
-  if (s.netmask !== undefined) parts.push(be32Attr(A.NETMASK, s.netmask));
+  if (s.netmask !== undefined) parts.push(s.af === AF_INET6 ? u32Attr(A.NETMASK, s.netmask) : be32Attr(A.NETMASK, s.netmask));
   if (s.stats !== undefined) parts.push(encodeStatsNest(A.STATS, s.stats, false, nested), encodeStatsNest(A.STATS64, s.stats, true, nested));
   return nestAttr(IPVS_CMD_ATTR.SERVICE, parts, nested);
 }
@@ -494,7 +502,7 @@ export function decodeServiceNest(nest: Buffer): WireService {
     s.flags = { flags: f.readUInt32LE(0), mask: f.readUInt32LE(4) };
   }
   if (v(A.TIMEOUT)) s.timeout = readU32(v(A.TIMEOUT)!, 'IPVS_SVC_ATTR_TIMEOUT');
-  if (v(A.NETMASK)) s.netmask = readBe32(v(A.NETMASK)!, 'IPVS_SVC_ATTR_NETMASK');
+  if (v(A.NETMASK)) s.netmask = s.af === AF_INET6 ? readU32(v(A.NETMASK)!, 'IPVS_SVC_ATTR_NETMASK') : readBe32(v(A.NETMASK)!, 'IPVS_SVC_ATTR_NETMASK');
   const stats = v(A.STATS64) ?? v(A.STATS);
   if (stats) s.stats = decodeStats(stats);
   return s;

@@ -64,6 +64,28 @@ t.test('NEW_SERVICE by address: tcp 10.0.1.2:80 wrr (ADDR in 16 bytes, PORT big 
   `));
 });
 
+t.test('NEW_SERVICE for IPv6: udp [fd00::2]:53, NETMASK is the prefix length 128 in host order', async (t) => {
+  const got = request(encodeIpvsRequest(IPVS_CMD.NEW_SERVICE, { service: specToWire({ protocol: 'udp', address: 'fd00::2', port: 53 }) }));
+  t.same(got, hex(`
+    68000000 2200 0500 07000000 92100000
+    01 01 0000
+    5400 0180
+      0600 0100 0a00 0000                   #   AF_INET6
+      0600 0200 1100 0000                   #   IPPROTO_UDP
+      1400 0300 fd000000 00000000 00000000 00000002
+      0600 0400 0035 0000                   #   be16 53
+      0700 0600 727200 00                   #   "rr\\0"
+      0c00 0700 00000000 ffffffff
+      0800 0800 00000000
+      0800 0900 80000000                    #   NETMASK: __be32 in ip_vs_ctl.c, but an IPv6 prefix length is read back
+                                            #   with a (__force __u32) cast, so 128 travels in host order (as ipvsadm sends it)
+  `));
+  const back = decodeServiceNest(parseAttrs(got.subarray(20))[0]!.value);
+  t.equal(back.netmask, 128, 'and decodes back to 128');
+  const v4 = decodeServiceNest(parseAttrs(request(encodeIpvsRequest(IPVS_CMD.NEW_SERVICE, { service: specToWire({ fwmark: 1, netmask: 0xffffff00 }) })).subarray(20))[0]!.value);
+  t.equal(v4.netmask, 0xffffff00, 'an IPv4 mask stays a network-order mask');
+});
+
 t.test('SET_SERVICE: persistent (IP_VS_SVC_F_PERSISTENT 0x1), timeout 300, netmask /24, wlc', async (t) => {
   const got = request(encodeIpvsRequest(IPVS_CMD.SET_SERVICE, { service: specToWire({ fwmark: 260, scheduler: 'wlc', flags: 1, timeout: 300, netmask: 0xffffff00 }) }));
   t.same(got, hex(`
