@@ -545,10 +545,17 @@ function editDest(svc: Svc, u: UDest): void {
   Object.assign(d, { fwd: u.fwd, weight: u.weight, uThresh: u.uThresh, lThresh: u.lThresh });
 }
 
-/** What inet_addr_type calls RTN_UNICAST (or RTN_LOCAL): not 0.0.0.0/8, 255.255.255.255 or multicast; IPv6 not :: or ff00::/8. */
+/**
+ * ip_vs_new_dest's address check, as far as it does not depend on the namespace's routes: IPv4 must
+ * be what inet_addr_type calls RTN_UNICAST or RTN_LOCAL, so not 0.0.0.0/8 or 255.255.255.255
+ * (RTN_BROADCAST) and not 224.0.0.0/4 (RTN_MULTICAST); IPv6 must be unicast and not link-local
+ * (ipv6_addr_type), so not ::, ff00::/8 or fe80::/10. (A subnet's own broadcast address, which the
+ * kernel also refuses, depends on routes the fake does not have.)
+ */
 function unicast(af: number, a: Buffer): boolean {
-  if (af === AF_INET) return a[0] !== 0 && a[0]! < 224 && !a.subarray(0, 4).equals(Buffer.from([255, 255, 255, 255]));
-  return a[0] !== 0xff && !a.equals(Buffer.alloc(16));
+  if (af === AF_INET) return a[0] !== 0 && !(a[0]! >= 224 && a[0]! <= 239) && !a.subarray(0, 4).equals(Buffer.from([255, 255, 255, 255]));
+  const linkLocal = a[0] === 0xfe && (a[1]! & 0xc0) === 0x80;
+  return a[0] !== 0xff && !linkLocal && !a.equals(Buffer.alloc(16));
 }
 
 /** ip_vs_genl_fill_dest: attributes in the kernel's order, nests without NLA_F_NESTED, no connections. */

@@ -72,6 +72,23 @@ t.test('rules the typed layer never breaks, checked on the wire', async (t) => {
   t.same(interpretReply(kernel.handle(unknownFamily).flatMap((d) => parseNlMsgs(d)), 0x77), { ok: false, errno: 2 }, 'a family id nobody has: ENOENT');
 });
 
+t.test("destination addresses: ip_vs_new_dest's unicast check", async (t) => {
+  const ipvs = await openFakeIpvs();
+  t.teardown(() => ipvs.close());
+  await ipvs.addService({ fwmark: 1 });
+  await ipvs.addService({ fwmark: 1, family: 6 });
+  for (const address of ['0.0.0.0', '0.1.2.3', '224.0.0.1', '239.255.255.255', '255.255.255.255']) {
+    await t.rejects(ipvs.addDestination({ fwmark: 1 }, { address, port: 0 }), { code: 'EINVAL' }, `${address}: EINVAL`);
+  }
+  for (const address of ['::', 'ff02::1', 'fe80::1']) {
+    await t.rejects(ipvs.addDestination({ fwmark: 1, family: 6 }, { address, port: 0 }), { code: 'EINVAL' }, `${address}: EINVAL`);
+  }
+  for (const address of ['10.0.0.1', '127.0.0.1', '240.0.0.1', '223.255.255.254']) await ipvs.addDestination({ fwmark: 1 }, { address, port: 0 });
+  for (const address of ['fd00::1', '2001:db8::1', 'fec0::1']) await ipvs.addDestination({ fwmark: 1, family: 6 }, { address, port: 0 });
+  t.equal((await ipvs.listDestinations({ fwmark: 1 })).length, 4, 'unicast and local IPv4 (240/4 is not special to inet_addr_type)');
+  t.equal((await ipvs.listDestinations({ fwmark: 1, family: 6 })).length, 3, 'unicast IPv6');
+});
+
 t.test('the kernel calls a change costs, and injected failures', async (t) => {
   const kernel = new FakeIpvsKernel();
   const ipvs = await openFakeIpvs(kernel);
