@@ -317,7 +317,9 @@ export function keyToWire(key: IpvsServiceKey): WireService {
   if (isFwmarkKey(key)) {
     checkU32(key.fwmark, 'fwmark', op);
     if (key.fwmark === 0) throw new KernelError('EINVAL', op, 'fwmark 0 marks nothing: use 1..4294967295');
-    return { af: afOf(key.family ?? 4), fwmark: key.fwmark };
+    const family = key.family ?? 4;
+    if (family !== 4 && family !== 6) throw new KernelError('EINVAL', op, `family ${String(family)} is neither 4 nor 6`);
+    return { af: afOf(family), fwmark: key.fwmark };
   }
   const k = key as { protocol: IpvsProtocol; address: string; port: number };
   const proto = PROTOCOL_NUMBER[k.protocol];

@@ -104,6 +104,28 @@ t.test('the kernel calls a change costs, and injected failures', async (t) => {
   await t.rejects(ipvs.listServices(), { code: 'EBADF' }, 'closed: EBADF');
 });
 
+t.test('bad input is an EINVAL naming the field, before anything is sent', async (t) => {
+  const kernel = new FakeIpvsKernel();
+  const ipvs = await openFakeIpvs(kernel);
+  t.teardown(() => ipvs.close());
+  const bad: Array<[() => Promise<unknown>, RegExp]> = [
+    [() => ipvs.addService({ fwmark: 0 }), /fwmark 0 marks nothing/],
+    [() => ipvs.addService({ fwmark: -1 }), /fwmark -1 is not an integer/],
+    [() => ipvs.addService({ fwmark: 1, family: 5 as 4 }), /family 5 is neither 4 nor 6/],
+    [() => ipvs.addService({ protocol: 'icmp' as 'tcp', address: '10.0.0.1', port: 1 }), /protocol 'icmp' is not tcp, udp or sctp/],
+    [() => ipvs.addService({ protocol: 'tcp', address: '10.0.0.256', port: 1 }), /'10\.0\.0\.256' is not an IPv4 or IPv6 address/],
+    [() => ipvs.addService({ protocol: 'tcp', address: '10.0.0.1', port: 65536 }), /port 65536 is not a port number/],
+    [() => ipvs.addService({ fwmark: 1, scheduler: 'a-scheduler-name-too-long' }), /must be 1-15 bytes/],
+    [() => ipvs.addService({ fwmark: 1, timeout: 1.5 }), /timeout 1\.5 is not an integer/],
+    [() => ipvs.addDestination({ fwmark: 1 }, { address: 'nowhere', port: 0 }), /'nowhere' is not an IPv4 or IPv6 address/],
+    [() => ipvs.addDestination({ fwmark: 1 }, { address: '10.0.0.1', port: 0, weight: 2 ** 31 }), /weight 2147483648 is not a 32-bit integer/],
+    [() => ipvs.addDestination({ fwmark: 1 }, { address: '10.0.0.1', port: 0, forward: 'nat' as 'masquerade' }), /forwarding 'nat' is not one of/],
+    [() => ipvs.setTimeouts({ tcp: -1 }), /timeout tcp -1 is not an integer/],
+  ];
+  for (const [fn, said] of bad) await t.rejects(fn(), { code: 'EINVAL', message: said }, said.source);
+  t.same(kernel.calls, [], 'nothing reached the kernel');
+});
+
 t.test('a kernel without ip_vs: opening says so', async (t) => {
   const err = await openFakeIpvs(new FakeIpvsKernel({ loaded: false }), 'node1').catch((e: unknown) => e);
   t.ok(isIpvsUnavailable(err), 'IpvsUnavailableError');
