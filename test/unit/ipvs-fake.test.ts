@@ -5,6 +5,10 @@ import t from 'tap';
 import { FakeGenlTransport, FakeIpvsKernel, openFakeIpvs } from '../../src/kernel/ipvs-fake.js';
 import { Ipvs, IPVS_SYSCTLS, isIpvsUnavailable, setIpvsSysctls } from '../../src/kernel/ipvs.js';
 import { KernelError } from '../../src/kernel/errors.js';
+import {
+  be16Attr, encodeGenl, encodeIpvsRequest, encodeNlMsg, interpretReply, IPVS_CMD, IPVS_CMD_ATTR, IPVS_GENL_VERSION, nestAttr, nlAttr,
+  NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, parseNlMsgs, u16Attr, u32Attr,
+} from '../../src/kernel/ipvs-wire.js';
 import { ipvsContract } from '../lib/ipvs-contract.js';
 
 t.test('the contract, against the fake', async (t) => {
@@ -37,14 +41,12 @@ t.test('a big dump is split over datagrams and still read whole', async (t) => {
   t.equal(datagrams.length, 1);
   t.equal((await ipvs.listServices()).length, 50, 'every service');
   t.equal((await ipvs.listDestinations({ fwmark: 1 })).length, 40, 'every destination');
-  const { encodeIpvsRequest, encodeNlMsg, IPVS_CMD, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST } = await import('../../src/kernel/ipvs-wire.js');
   const dump = kernel.handle(encodeNlMsg({ type: kernel.familyId, flags: NLM_F_REQUEST | NLM_F_ACK | NLM_F_DUMP, seq: 99, port: 1, payload: encodeIpvsRequest(IPVS_CMD.GET_SERVICE) }));
   t.ok(dump.length > 5, `${dump.length} datagrams of at most 1024 bytes`);
   t.ok(dump.every((d) => d.length <= 1024));
 });
 
 t.test('rules the typed layer never breaks, checked on the wire', async (t) => {
-  const { be16Attr, encodeGenl, encodeNlMsg, interpretReply, nestAttr, nlAttr, u16Attr, u32Attr, IPVS_CMD, IPVS_CMD_ATTR, IPVS_GENL_VERSION, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, parseNlMsgs } = await import('../../src/kernel/ipvs-wire.js');
   const kernel = new FakeIpvsKernel();
   const send = (cmd: number, attrs: Buffer[], dump = false): number => {
     const bytes = encodeNlMsg({ type: kernel.familyId, flags: NLM_F_REQUEST | NLM_F_ACK | (dump ? NLM_F_DUMP : 0), seq: 1, port: 1, payload: encodeGenl(cmd, IPVS_GENL_VERSION, attrs) });
