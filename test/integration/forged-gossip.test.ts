@@ -24,6 +24,7 @@ t.test('forged endpoint gossip from a worker changes nothing', async (t) => {
   const realIp = task.NetworksAttachments[0]!.Addresses[0]!.split('/')[0]!;
   const tasksWeb = (node: string) => lab.exec(node, 'dig', '+short', '+tries=1', '+time=2', '@127.0.0.11', 'tasks.web').out.split('\n').filter(Boolean).sort();
   await until('tasks.web on node1 and node2', () => tasksWeb('node1').join() === realIp && tasksWeb('node2').join() === realIp, 15_000);
+  // network inspect answers on managers only (node1).
   const peers = (node: string) => (lab.json<{ Peers: { Name: string }[] }[]>(node, 'network', 'inspect', 'appnet')?.[0]?.Peers ?? []).map((p) => p.Name).sort();
   t.same(peers('node1'), ['node3'], 'before: only node3 has an endpoint on appnet');
   const ids = Object.fromEntries((lab.json<{ ID: string; Description: { Hostname: string } }[]>('node1', 'node', 'inspect', 'node1', 'node2', 'node3') ?? []).map((n) => [n.Description.Hostname, n.ID]));
@@ -75,7 +76,7 @@ t.test('forged endpoint gossip from a worker changes nothing', async (t) => {
 
   for (const node of ['node1', 'node2', 'node3']) {
     t.same(tasksWeb(node), [realIp], `${node}: tasks.web is still only the real task's address`);
-    t.same(peers(node), ['node3'], `${node}: appnet's peers are still only node3`);
+    if (node === 'node1') t.same(peers(node), ['node3'], 'node1 (the manager): appnet\'s peers are still only node3');
     const info = JSON.parse(lab.exec(node, 'curl', '-s', '--unix-socket', `/run/shoal/${lab.prefix}${node}/shoal.sock`, 'http://localhost/info').out) as { Swarm: { RefusedGossipEntries: number } };
     t.ok(info.Swarm.RefusedGossipEntries > 0, `${node}: refused ${info.Swarm.RefusedGossipEntries} forged entries`);
   }
