@@ -226,3 +226,19 @@ t.test('a service spreads over nodes before load evens out', async (t) => {
   v.pass();
   t.same(running(v, id).map((x) => x.nodeId).sort(), ['node1', 'node2', 'node3'], 'one per node, even on the busy one');
 });
+
+t.test('a service that exhausts its subnet stops alone: other services are still allocated and scheduled', async (t) => {
+  const v = setup();
+  // A /29 holds 6 hosts: the gateway, the VIP and 4 tasks.
+  v.tables.networks.put('small', { id: 'small', name: 'small', driver: 'overlay', ingress: false, attachable: false, labels: {}, options: {}, ipam: { subnet: '10.9.9.0/29' }, createdAt: 'b' });
+  const big = createService(v, { Name: 'big', TaskTemplate: { ContainerSpec: { Image: 'busybox' }, Networks: [{ Target: 'small' }] }, Mode: { Replicated: { Replicas: 10 } } });
+  const other = createService(v, web());
+  v.pass();
+  t.equal(running(v, big).length, 4, 'the full subnet gave the big service the 4 addresses it had');
+  t.equal(running(v, other).length, 3, 'the other service got all its tasks all the same');
+  const later = createService(v, { ...web(), Name: 'later' });
+  v.pass();
+  t.equal(running(v, later).length, 3, 'and a service created afterwards is scheduled too');
+  const addrs = running(v, big).map((x) => x.networks[0]!.addr);
+  t.equal(new Set(addrs).size, 4, 'no address was handed out twice');
+});

@@ -43,6 +43,26 @@ export function allocateNetworks(view: BatchView): void {
   }
 }
 
+const told = new Set<string>();
+
+/**
+ * Runs one service's part of a pass so that an allocation it cannot get (a full subnet, no free
+ * published port) stops that service only: the others are still allocated and scheduled. The reason
+ * is logged once per service and message; the service stays short of its tasks until it can get them.
+ */
+export function aloneOnFailure(view: BatchView, svc: ServiceRecord, fn: () => void): void {
+  try {
+    fn();
+  } catch (err) {
+    if (!(err instanceof IpamError)) throw err;
+    const key = `${svc.id} ${err.message}`;
+    if (told.has(key)) return;
+    if (told.size > 1000) told.clear();
+    told.add(key);
+    view.log.warn({ service: svc.spec.Name, err: err.message }, 'the service cannot get what it needs from the address pool; its other tasks and every other service go on');
+  }
+}
+
 /** A requested subnet, unless it overlaps one in use. */
 function requested(text: string, blockers: readonly Cidr[]): Cidr {
   const c = parseCidr(text);
@@ -86,8 +106,10 @@ export function allocateServices(view: BatchView, book: AddressBook): void {
   for (const svc of live.values()) {
     const current = serviceEndpoints.get(svc.id)?.value;
     if (current?.specUpdatedAt === svc.updatedAt) continue;
-    const next = endpointFor(svc, current, ingressId, book, portsInUse);
-    if (next) serviceEndpoints.put(svc.id, next);
+    aloneOnFailure(view, svc, () => {
+      const next = endpointFor(svc, current, ingressId, book, portsInUse);
+      if (next) serviceEndpoints.put(svc.id, next);
+    });
   }
 }
 

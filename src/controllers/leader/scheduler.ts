@@ -10,6 +10,7 @@ import { constraintHolds, parseConstraint, type ServiceEndpoint, type ServiceRec
 import { effectiveStatus, isTerminal, type TaskRecord, type TaskStatus } from '../../model/task.js';
 import type { BatchView } from '../cluster-view.js';
 import type { AddressBook } from './address-book.js';
+import { aloneOnFailure } from './allocator.js';
 import { tunables } from '../../config/tunables.js';
 
 const NANOS_PER_MS = 1_000_000;
@@ -29,8 +30,7 @@ export function schedule(view: BatchView, book: AddressBook, updateClock: Map<st
   for (const svc of services.values()) {
     const ep = view.tables.serviceEndpoints.get(svc.id)?.value;
     if (!ep || ep.specUpdatedAt !== svc.updatedAt) continue; // VIPs and ports first
-    if ('Replicated' in svc.spec.Mode) reconcileReplicated(ctx, svc, ep);
-    else reconcileGlobal(ctx, svc, ep);
+    aloneOnFailure(view, svc, () => ('Replicated' in svc.spec.Mode ? reconcileReplicated(ctx, svc, ep) : reconcileGlobal(ctx, svc, ep)));
   }
   placePending(ctx, services);
   pruneHistory(ctx, services);
@@ -209,7 +209,15 @@ function reconcileGlobal(ctx: Ctx, svc: ServiceRecord, ep: ServiceEndpoint): voi
 function placePending(ctx: Ctx, services: Map<string, ServiceRecord>): void {
   const all = ctx.view.tables.tasks.list().map((e) => e.value);
   const load = new Map<string, number>();
-  for (const t of all) if (t.nodeId && live(ctx, t)) load.set(t.nodeId, (load.get(t.nodeId) ?? 0) + 1);
+  // Live tasks per node, overall and per service, counted once (not per comparison of the sort).
+  const perService = new Map<string, Map<string, number>>();
+  for (const t of all) {
+    if (!t.nodeId || !live(ctx, t)) continue;
+    load.set(t.nodeId, (load.get(t.nodeId) ?? 0) + 1);
+    const m = perService.get(t.serviceId) ?? new Map<string, number>();
+    m.set(t.nodeId, (m.get(t.nodeId) ?? 0) + 1);
+    perService.set(t.serviceId, m);
+  }
   for (const t of all.filter((x) => x.nodeId === '' && x.desiredState === 'running').sort((a, b) => (a.slot ?? 0) - (b.slot ?? 0))) {
     const svc = services.get(t.serviceId);
     if (!svc) continue;
@@ -226,10 +234,13 @@ function placePending(ctx: Ctx, services: Map<string, ServiceRecord>): void {
       if (t.status.err !== err) put(ctx, { ...t, status: { state: 'pending', message: 'pending task scheduling', err, timestamp: ctx.now.toISOString() } });
       continue;
     }
-    const ofService = (n: NodeRecord) => tasksOf(ctx, svc.id).filter((x) => x.nodeId === n.id && live(ctx, x)).length;
+    const mine = perService.get(svc.id) ?? new Map<string, number>();
+    perService.set(svc.id, mine);
+    const ofService = (n: NodeRecord) => mine.get(n.id) ?? 0;
     eligible.sort((a, b) => ofService(a) - ofService(b) || (load.get(a.id) ?? 0) - (load.get(b.id) ?? 0) || a.id.localeCompare(b.id));
     const chosen = eligible[0]!;
     load.set(chosen.id, (load.get(chosen.id) ?? 0) + 1);
+    mine.set(chosen.id, ofService(chosen) + 1);
     put(ctx, { ...t, nodeId: chosen.id, status: { state: 'assigned', message: 'scheduler assigned task to node', timestamp: ctx.now.toISOString() } });
   }
 }
