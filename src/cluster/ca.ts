@@ -7,11 +7,12 @@
 // run the same steps, written once as a generator of openssl command lines.
 import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes, X509Certificate } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { caDigest } from './token.js';
+import { writeFileDurably } from '../util/durable-file.js';
 
 export const CA_VALIDITY_DAYS = 20 * 365;
 export const NODE_CERT_VALIDITY_DAYS = 90;
@@ -220,8 +221,8 @@ export function caCertDigest(certPem: string): string {
 /** Saves a certificate (`<name>.crt`, 0644) and its key (`<name>.key`, 0600) in `dir` (made 0700). */
 export function saveCertAndKey(dir: string, name: string, files: CaFiles): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  writeAtomic(join(dir, `${name}.key`), files.keyPem, 0o600);
-  writeAtomic(join(dir, `${name}.crt`), files.certPem, 0o644);
+  writeFileDurably(join(dir, `${name}.key`), files.keyPem, 0o600);
+  writeFileDurably(join(dir, `${name}.crt`), files.certPem, 0o644);
 }
 
 /** Loads what saveCertAndKey wrote, or undefined when either file is missing. */
@@ -232,16 +233,3 @@ export function loadCertAndKey(dir: string, name: string): CaFiles | undefined {
   return { certPem: readFileSync(crt, 'utf8'), keyPem: readFileSync(key, 'utf8') };
 }
 
-/** Writes a whole file under a temporary name with its final mode, then renames it into place, so an
- * existing file with a wider mode never holds the new content, and a crash leaves the old file. */
-function writeAtomic(path: string, content: string, mode: number): void {
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    writeFileSync(tmp, content, { mode, flag: 'wx' });
-    chmodSync(tmp, mode); // the umask may have narrowed it; never widened
-    renameSync(tmp, path);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-}

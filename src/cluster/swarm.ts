@@ -3,7 +3,8 @@
 // it, and on managers the join server. Persisted in <data-dir>/swarm so a restarted agent rejoins.
 // The leader is the alive manager with the lowest node ID: every node computes the same answer
 // from its membership view, so there is nothing to elect.
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { writeFileDurably } from '../util/durable-file.js';
 import { join } from 'node:path';
 import { caCertDigest, createCa, createKeyAndCsr, loadCertAndKey, saveCertAndKey, signNodeCsr, type NodeRole } from './ca.js';
 import { advertiseManager, type Advertisement } from './discovery.js';
@@ -171,7 +172,7 @@ export class Swarm {
       throw new SwarmError((err as Error).message, 400);
     }
     mkdirSync(join(this.dir, 'certs'), { recursive: true, mode: 0o700 });
-    writeFileSync(join(this.dir, 'certs', 'ca.crt'), grant.caCert);
+    writeFileDurably(join(this.dir, 'certs', 'ca.crt'), grant.caCert, 0o644);
     saveCertAndKey(join(this.dir, 'certs'), 'node', { certPem: grant.nodeCert, keyPem: grant.keyPem });
     this.local = { clusterId: grant.clusterId, nodeId: grant.nodeId, advertiseAddr: req.advertiseAddr, listenPort: req.listenPort, gossipKeys: grant.gossipKeys, peers: grant.peers };
     this.saveLocal();
@@ -368,7 +369,7 @@ export class Swarm {
 
   private saveLocal(): void {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    writeFileSync(join(this.dir, 'state.json'), JSON.stringify(this.local, null, 2), { mode: 0o600 });
+    writeFileDurably(join(this.dir, 'state.json'), JSON.stringify(this.local, null, 2), 0o600);
   }
 
   private async putSelf(role: NodeRole, now: string): Promise<void> {

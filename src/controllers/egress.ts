@@ -2,7 +2,8 @@
 // the first address of a local /16 (172.18.0.0/16 unless the host already routes it), masquerading
 // what leaves through any other interface, so that every task has a default route out. Addresses
 // on it are the node's own business (not the cluster's): handed out here, kept in the data dir.
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFileDurably } from '../util/durable-file.js';
 import { join } from 'node:path';
 import { Netns } from '../kernel/netns.js';
 import { applyNft, listTables, Transaction } from '../kernel/nftables.js';
@@ -119,8 +120,6 @@ export class EgressBridge {
   }
 
   private save(): void {
-    const tmp = `${this.file}.tmp`;
-    writeFileSync(tmp, JSON.stringify(this.state, null, 2), { mode: 0o600 });
-    renameSync(tmp, this.file);
+    writeFileDurably(this.file, JSON.stringify(this.state, null, 2), 0o600);
   }
 }

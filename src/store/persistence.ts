@@ -2,6 +2,7 @@
 // from what it had: a snapshot file plus a write-ahead log of every change since, appended and
 // fdatasync'ed before the change is acknowledged. Compaction rewrites the snapshot atomically.
 import { closeSync, existsSync, fdatasyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { syncDirectory } from '../util/durable-file.js';
 import { join } from 'node:path';
 import { invalidEntryReason, type Entry } from './entry.js';
 
@@ -72,7 +73,7 @@ export class FilePersistence implements Persistence {
   append(entries: readonly Entry[]): void {
     if (entries.length === 0) return;
     this.walFd ??= openSync(join(this.dir, WAL), 'a', 0o600);
-    writeSync(this.walFd, entries.map((e) => JSON.stringify(e)).join('\n') + '\n');
+    writeAll(this.walFd, Buffer.from(entries.map((e) => JSON.stringify(e)).join('\n') + '\n'));
     fdatasyncSync(this.walFd);
     this.appended += entries.length;
   }
@@ -81,12 +82,14 @@ export class FilePersistence implements Persistence {
     const tmp = join(this.dir, `${SNAPSHOT}.tmp`);
     const fd = openSync(tmp, 'w', 0o600);
     try {
-      writeSync(fd, JSON.stringify({ format: 1, entries: all }));
+      writeAll(fd, Buffer.from(JSON.stringify({ format: 1, entries: all })));
       fdatasyncSync(fd);
     } finally {
       closeSync(fd);
     }
     renameSync(tmp, join(this.dir, SNAPSHOT));
+    // The rename must be on disk before the log it replaces is emptied.
+    syncDirectory(this.dir);
     // The snapshot now holds everything the log did: start a new, empty log.
     if (this.walFd !== undefined) closeSync(this.walFd);
     this.walFd = openSync(join(this.dir, WAL), 'w', 0o600);
@@ -98,4 +101,9 @@ export class FilePersistence implements Persistence {
     if (this.walFd !== undefined) closeSync(this.walFd);
     this.walFd = undefined;
   }
+}
+
+/** Writes every byte (writeSync may write fewer than asked: on a full disk, or a signal). */
+function writeAll(fd: number, bytes: Buffer): void {
+  for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
 }
