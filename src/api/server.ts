@@ -1,6 +1,7 @@
 // The agent's HTTP API on a unix socket, speaking the Docker Engine API's shapes: version prefix,
 // JSON bodies, `{"message"}` errors. It owns the socket file: refuses to start over a live agent,
 // replaces a stale socket, and removes the file when it stops.
+import { drainedOrClosed } from '../util/backpressure.js';
 import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net from 'node:net';
@@ -85,7 +86,7 @@ export class ApiServer {
     try {
       for await (const chunk of response.stream!) {
         if (signal.aborted) break;
-        if (!res.write(chunk)) await new Promise((ok) => res.once('drain', ok));
+        if (!res.write(chunk) && !(await drainedOrClosed(res))) break; // the client went away
       }
       res.end();
     } catch (err) {

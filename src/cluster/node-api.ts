@@ -8,6 +8,7 @@
 //   GET /cluster/settings                 the cluster settings entry as this manager holds it (callers:
 //                                         any node), so a node that missed a gossip key rotation while
 //                                         it was down can catch up over TLS and speak gossip again
+import { drainedOrClosed } from '../util/backpressure.js';
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
@@ -92,7 +93,10 @@ export class NodeApiServer {
       if (!first.done) res.write(JSON.stringify(first.value) + '\n');
       for (let r = first; !r.done; ) {
         r = await lines.next();
-        if (!r.done && !res.write(JSON.stringify(r.value) + '\n')) await new Promise((ok) => res.once('drain', ok));
+        if (!r.done && !res.write(JSON.stringify(r.value) + '\n') && !(await drainedOrClosed(res))) {
+          await lines.return?.(); // the caller went away: stop reading the logs
+          break;
+        }
       }
       res.end();
     } catch (err) {
