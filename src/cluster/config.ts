@@ -14,6 +14,18 @@ export interface MembershipConfig {
   delegateVersion: number;
   /** Deadline for one TCP exchange (push-pull, TCP ping); LAN round trips are far below it. */
   tcpTimeoutMs: number;
+  /**
+   * TCP streams served at once (push-pulls, joins, fallback pings). A peer opens one per push-pull
+   * interval, and joins come a few at a time; more at once is a flood, and each one may buffer up to
+   * a whole message before it can be authenticated.
+   */
+  maxIncomingStreams: number;
+  /**
+   * Bytes all incoming streams together may hold before their messages are complete (and so before
+   * their encryption can be checked): a push-pull of a large pool is a few MiB, a legitimate burst a
+   * few of them at once; past this a stream is dropped instead of growing memory without bound.
+   */
+  incomingStreamBudgetBytes: number;
   /** Members asked to ping a target we could not reach directly: enough to route around one bad link. */
   indirectChecks: number;
   /** Broadcasts are sent retransmitMult * ceil(log10(n+1)) times: enough to reach everyone with high probability. */
@@ -59,6 +71,8 @@ export const defaultMembershipConfig: Readonly<MembershipConfig> = Object.freeze
   delegateMax: 5,
   delegateVersion: 4,
   tcpTimeoutMs: 10_000,
+  maxIncomingStreams: 32,
+  incomingStreamBudgetBytes: 64 * 1024 * 1024,
   indirectChecks: 3,
   retransmitMult: 4,
   suspicionMult: 4,

@@ -11,7 +11,7 @@ import { Members, STATE_BY_CODE, STATE_CODES, type Member, type Update, type Vsn
 import { COMPOUND_HEADER, COMPOUND_PART_OVERHEAD } from './wire/compound.js';
 import { WireError } from './wire/errors.js';
 import { encodeAck, encodeAlive, encodeDead, encodeIndirectPing, encodeNack, encodePing, encodeSuspect, type Message } from './wire/messages.js';
-import { decodePacket, decodeStream, encodeErrStream, encodePacket, encodePushPullStream, encodeStreamMessage, type StreamMessage, type WireOptions } from './wire/packet.js';
+import { decodePacket, decodeStream, streamBytesNeeded, encodeErrStream, encodePacket, encodePushPullStream, encodeStreamMessage, type StreamMessage, type WireOptions } from './wire/packet.js';
 import { ENCRYPT_OVERHEAD, type Keyring } from './wire/security.js';
 import { NetTransport, type PacketSource, type Stream, type Transport } from './transport.js';
 import type { Logger } from '../util/log.js';
@@ -62,6 +62,9 @@ interface AckWaiter {
 export class Memberlist extends EventEmitter<{ join: [Member]; leave: [Member]; update: [Member]; user: [Uint8Array] }> {
   readonly cfg: MembershipConfig;
   readonly members: Members;
+  /** Incoming TCP streams open now, and the bytes they hold before their message is complete. */
+  private openStreams = 0;
+  private streamBytesHeld = 0;
   readonly stats: MemberlistStats = { dropped: {}, packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, streamBytesIn: 0, streamBytesOut: 0 };
   private readonly transport: Transport;
   private readonly queue: BroadcastQueue;
@@ -444,13 +447,32 @@ export class Memberlist extends EventEmitter<{ join: [Member]; leave: [Member]; 
 
   private onStream(sock: Stream): void {
     let buf = Buffer.alloc(0);
+    let need: number | undefined;
+    let held = 0;
+    const release = () => { this.streamBytesHeld -= held; held = 0; };
+    if (this.openStreams >= this.cfg.maxIncomingStreams) {
+      this.drop(new WireError('TOO_MANY_STREAMS', `${this.openStreams} streams already open`), sock.remoteAddress ?? '?');
+      sock.destroy();
+      return;
+    }
+    this.openStreams++;
+    sock.on('close', () => { this.openStreams--; release(); });
     sock.setTimeout(this.cfg.tcpTimeoutMs, () => sock.destroy());
     sock.on('error', () => sock.destroy());
     sock.on('data', (c: Buffer) => {
       this.stats.streamBytesIn += c.length;
+      if (this.streamBytesHeld + c.length > this.cfg.incomingStreamBudgetBytes) {
+        this.drop(new WireError('OVER_BUDGET', `incoming streams already hold ${this.streamBytesHeld} bytes`), sock.remoteAddress ?? '?');
+        sock.destroy();
+        return;
+      }
       buf = Buffer.concat([buf, c]);
+      held += c.length;
+      this.streamBytesHeld += c.length;
       let r;
       try {
+        need ??= streamBytesNeeded(buf, this.wire);
+        if (need !== undefined && buf.length < need) return; // the frame is not complete yet
         r = decodeStream(buf, this.wire);
       } catch (err) {
         this.drop(err, sock.remoteAddress ?? '?');
@@ -458,6 +480,7 @@ export class Memberlist extends EventEmitter<{ join: [Member]; leave: [Member]; 
         return;
       }
       if (!r) return;
+      release();
       const msg = r.message;
       if (msg.type === 'pushPull') {
         // Reply with our state before merging theirs, as memberlist does.

@@ -185,6 +185,26 @@ export function decodeStream(stream: Uint8Array, o: WireOptions = {}): { message
   }
 }
 
+/**
+ * How many bytes the stream's first message will take in all, when its header says so (an encrypted
+ * frame declares its length), so a receiver decodes once the frame is complete instead of on every
+ * chunk; undefined while the header is incomplete or does not say. A wrong label or an encrypted
+ * frame that declares too much is an error at once, before the rest is buffered.
+ */
+export function streamBytesNeeded(stream: Uint8Array, o: WireOptions = {}): number | undefined {
+  let labelled: Uint8Array;
+  try {
+    labelled = o.labelHeader === false ? stream : stripLabel(stream, o.label);
+  } catch (err) {
+    if (err instanceof WireError && err.code === 'TRUNCATED') return undefined;
+    throw err;
+  }
+  if (labelled.length < 5 || labelled[0] !== MsgType.encrypt) return undefined;
+  const len = Buffer.from(labelled.buffer, labelled.byteOffset, labelled.byteLength).readUInt32BE(1);
+  if (len > MAX_STREAM) throw new WireError('TOO_LARGE', `encrypted stream of ${len} bytes exceeds ${MAX_STREAM}`);
+  return stream.length - labelled.length + 5 + len;
+}
+
 /** Decodes a whole received stream; an incomplete one is a TRUNCATED WireError. */
 export function decodeCompleteStream(stream: Uint8Array, o: WireOptions = {}): { message: StreamMessage; end: number } {
   return decodeStreamFull(stream, o, { inner: false });
