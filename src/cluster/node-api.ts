@@ -17,6 +17,12 @@ import type { Logger } from '../util/log.js';
 import { whenListening } from '../util/listen.js';
 import type { CaFiles } from './ca.js';
 
+/**
+ * The longest line a node's log stream may send (one JSON-encoded log line): Docker splits container
+ * output into lines of at most 16 KiB, so a line many times that is a broken or hostile peer.
+ */
+export const MAX_REMOTE_LOG_LINE = 1024 * 1024;
+
 /** The node API's port: next to the cluster management port (2377). */
 export const NODE_API_PORT = 2378;
 
@@ -134,6 +140,10 @@ export async function* remoteLogs(files: NodeIdentityFiles, target: { nodeId: st
     rest += String(chunk);
     const lines = rest.split('\n');
     rest = lines.pop() ?? '';
+    if (rest.length > MAX_REMOTE_LOG_LINE) {
+      res.destroy();
+      throw Object.assign(new Error(`node ${target.nodeId} sent a log line of more than ${MAX_REMOTE_LOG_LINE} bytes without an end: stopped reading its logs`), { code: 'FAILED' });
+    }
     for (const l of lines) if (l) yield JSON.parse(l) as LogLine;
   }
 }
