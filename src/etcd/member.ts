@@ -118,9 +118,11 @@ export function etcdCommand(cfg: EtcdMemberConfig, opts: { forceNewCluster?: boo
   return [...ns, 'setpriv', '--pdeathsig', 'KILL', cfg.binary ?? etcdDefaults.binary, ...etcdArgs(cfg, opts)];
 }
 
-/** True when a log excerpt says the member was removed from its cluster (it then exits 0 by itself). */
+/** True when a log excerpt says the member was removed from its cluster (it then exits 0 by itself):
+ * 3.4 says "data-dir used by this member must be removed" when removed while running, and "the member
+ * has been permanently removed from the cluster" when started again on its old data. */
 export function saysRemoved(log: string): boolean {
-  return /permanently removed from the cluster/i.test(log);
+  return /permanently removed from the cluster|data-dir used by this member must be removed/i.test(log);
 }
 
 /** The next restart delay: doubling from the first, capped. */
@@ -241,13 +243,13 @@ export class EtcdMember extends EventEmitter {
     rmSync(this.config.dataDir, { recursive: true, force: true });
   }
 
-  /** What this run wrote to the log, its last logTailBytes. */
-  logTail(): string {
+  /** What this run wrote to the log, its last `bytes` (default logTailBytes). */
+  logTail(bytes: number = etcdDefaults.logTailBytes): string {
     let fd: number | undefined;
     try {
       fd = openSync(this.config.logFile, 'r');
       const size = fstatSync(fd).size;
-      const from = Math.max(this.logOffset, size - etcdDefaults.logTailBytes);
+      const from = Math.max(this.logOffset, size - bytes);
       const buf = Buffer.alloc(size - from);
       readSync(fd, buf, 0, buf.length, from);
       return buf.toString('utf8');
@@ -287,7 +289,8 @@ export class EtcdMember extends EventEmitter {
   private onExit(exit: EtcdExit): void {
     if (this.stopping) return;
     rmSync(this.pidFile, { force: true });
-    if (exit.code === 0 && saysRemoved(exit.logTail)) {
+    // The removal message comes before a long shutdown log: search more than the tail.
+    if (exit.code === 0 && saysRemoved(this.logTail(etcdDefaults.removedScanBytes))) {
       this.removedFlag = true;
       this.emit('removed', exit);
       return;

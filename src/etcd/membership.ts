@@ -63,17 +63,22 @@ export interface AddedLearner {
 }
 
 /** Adds `nodeId` at `peerUrl` as a learner. Start its etcd with the returned initialCluster, then
- * promoteLearner(). Refused (etcd's UNAVAILABLE 'unhealthy cluster') for ~5 s after another change. */
-export async function addLearner(client: Etcd3, nodeId: string, peerUrl: string): Promise<AddedLearner> {
-  const existing = (await listMembers(client)).find((m) => m.name === nodeId || m.peerUrls.includes(peerUrl));
-  if (existing) throw new MembershipError(`etcd already has a member ${existing.name || '(unstarted)'} at ${existing.peerUrls.join(',')} (id ${existing.id}): remove it first`);
-  const res = await client.cluster.memberAdd({ peerURLs: [peerUrl], isLearner: true });
-  const newId = memberIdHex(res.member.ID);
-  const members = res.members.map(toInfo);
-  return {
-    member: { ...toInfo(res.member), name: nodeId },
-    initialCluster: initialClusterFor(members, newId, nodeId),
-  };
+ * promoteLearner(). etcd refuses changes (UNAVAILABLE 'unhealthy cluster') for ~5 s after the previous
+ * one: retried like a promote. Idempotent for a learner that was added but has not started. */
+export async function addLearner(client: Etcd3, nodeId: string, peerUrl: string, opts: { retryMs?: number; timeoutMs?: number } = {}): Promise<AddedLearner> {
+  const r = await withRetries(`adding ${nodeId} (${peerUrl}) as an etcd learner`, async () => {
+    const members = await listMembers(client);
+    const existing = members.find((m) => m.name === nodeId || m.peerUrls.includes(peerUrl));
+    if (existing) {
+      const sameUnstarted = !existing.started && existing.role === 'learner' && existing.peerUrls.includes(peerUrl) && (existing.name === '' || existing.name === nodeId);
+      if (!sameUnstarted) throw new MembershipError(`etcd already has a member ${existing.name || '(unstarted)'} at ${existing.peerUrls.join(',')} (id ${existing.id}): remove it first`);
+      return { member: { ...existing, name: nodeId }, initialCluster: initialClusterFor(members, existing.id, nodeId) };
+    }
+    const res = await client.cluster.memberAdd({ peerURLs: [peerUrl], isLearner: true });
+    const newId = memberIdHex(res.member.ID);
+    return { member: { ...toInfo(res.member), name: nodeId }, initialCluster: initialClusterFor(res.members.map(toInfo), newId, nodeId) };
+  }, opts);
+  return r.value;
 }
 
 /** Whether a refused promote (or member change) is worth retrying: the learner is not yet in sync, or

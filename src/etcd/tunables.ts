@@ -25,6 +25,9 @@ export const etcdDefaults = {
   stopTimeoutMs: 10_000,
   /** Bytes of the member's log quoted in errors (the last lines usually say why it failed). */
   logTailBytes: 3_000,
+  /** Bytes of a run's log searched for "removed from the cluster" after an exit 0: etcd logs ~10 kB of
+   * shutdown after saying it was removed. */
+  removedScanBytes: 256 * 1024,
   /** Per-call deadline of client calls: without quorum a put otherwise hangs 7 s then fails with a
    * misleading error; 5 s is longer than any healthy call (p99 < 10 ms) by far. */
   callDeadlineMs: 5_000,
