@@ -141,7 +141,8 @@ export interface EtcdExit {
 /**
  * Events: 'exited' (EtcdExit) for every exit we did not ask for; 'restarted' (pid) after a supervised
  * restart; 'removed' (EtcdExit) when the cluster removed this member: it stays stopped and its data is
- * useless (wipeData() before it joins again).
+ * useless (wipeData() before it joins again); 'discarded' (dataDir) when start() threw away the data
+ * of a first start that never became healthy.
  */
 export class EtcdMember extends EventEmitter {
   private child: ChildProcess | undefined;
@@ -153,6 +154,8 @@ export class EtcdMember extends EventEmitter {
   private logOffset = 0;
   private forceNext: boolean;
   private removedFlag = false;
+  /** Why the last spawn failed outright (a missing command), for start()'s error. */
+  private spawnError: string | undefined;
 
   constructor(readonly config: EtcdMemberConfig) {
     super();
@@ -176,12 +179,20 @@ export class EtcdMember extends EventEmitter {
     return this.config.pidFile ?? `${this.config.dataDir.replace(/\/+$/, '')}.pid`;
   }
 
-  /** Ends a leftover etcd on our data dir, starts ours and waits until it reports healthy. */
+  /** Written beside the data dir once the member has been healthy: its data is then worth keeping. */
+  get readyMarker(): string {
+    return `${this.config.dataDir.replace(/\/+$/, '')}.ready`;
+  }
+
+  /** Ends a leftover etcd on our data dir, starts ours and waits until it reports healthy. When that
+   * fails, the member stays supervised (a member waiting for quorum must keep running until the
+   * others come back): call stop() to give up on it. */
   async start(opts: { waitHealthy?: boolean } = {}): Promise<void> {
     if (this.running) throw new EtcdMemberError(`etcd member ${this.config.nodeId} is already running (pid ${this.pid})`);
     this.stopping = false;
     this.removedFlag = false;
     await this.endLeftover();
+    this.discardUnfinishedBootstrap();
     this.spawnOnce();
     if (opts.waitHealthy ?? true) await this.waitHealthy();
   }
@@ -192,9 +203,13 @@ export class EtcdMember extends EventEmitter {
     const start = Date.now();
     for (;;) {
       if (!this.running) {
-        throw new EtcdMemberError(`etcd member ${this.config.nodeId} exited before it became healthy (see ${this.config.logFile}):\n${this.logTail()}`);
+        const why = this.spawnError ?? this.logTail();
+        throw new EtcdMemberError(`etcd member ${this.config.nodeId} exited before it became healthy (see ${this.config.logFile}):\n${why}`);
       }
-      if (await this.healthy()) return Date.now() - start;
+      if (await this.healthy()) {
+        if (!existsSync(this.readyMarker)) writeFileSync(this.readyMarker, `${new Date().toISOString()}\n`);
+        return Date.now() - start;
+      }
       if (Date.now() - start > timeoutMs) {
         throw new EtcdMemberError(`etcd member ${this.config.nodeId} did not report healthy within ${timeoutMs} ms (a member without quorum never does; see ${this.config.logFile}):\n${this.logTail()}`);
       }
@@ -241,6 +256,19 @@ export class EtcdMember extends EventEmitter {
   wipeData(): void {
     if (this.running) throw new EtcdMemberError(`stop etcd member ${this.config.nodeId} before wiping its data`);
     rmSync(this.config.dataDir, { recursive: true, force: true });
+    rmSync(this.readyMarker, { force: true });
+  }
+
+  /**
+   * A data dir from a first start that never became healthy is thrown away: etcd stopped while it
+   * bootstraps a new cluster can leave a WAL without its own membership, and then never elects
+   * itself (4 of 5 tries with SIGTERM right after the client port opened). Nothing was written to
+   * such a member, so starting from nothing loses nothing. Emits 'discarded' (dataDir).
+   */
+  private discardUnfinishedBootstrap(): void {
+    if (!existsSync(this.config.dataDir) || existsSync(this.readyMarker) || this.forceNext) return;
+    rmSync(this.config.dataDir, { recursive: true, force: true });
+    this.emit('discarded', this.config.dataDir);
   }
 
   /** What this run wrote to the log, its last `bytes` (default logTailBytes). */
@@ -267,6 +295,7 @@ export class EtcdMember extends EventEmitter {
     const logFd = openSync(cfg.logFile, 'a');
     this.logOffset = statSync(cfg.logFile).size;
     const [cmd, ...args] = etcdCommand(cfg, { forceNewCluster: this.forceNext });
+    this.spawnError = undefined;
     this.forceNext = false; // one start only: left in, it would throw the other members out again
     let child: ChildProcess;
     try {
@@ -280,6 +309,7 @@ export class EtcdMember extends EventEmitter {
     this.exited = Promise.race([once(child, 'exit'), spawnError]).catch(() => undefined);
     child.once('error', (err: NodeJS.ErrnoException) => {
       const what = err.code === 'ENOENT' ? `${cmd} is not installed (etcd comes with Debian's etcd-server package, setpriv and nsenter with util-linux)` : err.message;
+      this.spawnError = what;
       this.onExit({ code: null, signal: null, logTail: what });
     });
     child.once('exit', (code, signal) => this.onExit({ code, signal, logTail: this.logTail() }));
@@ -301,6 +331,7 @@ export class EtcdMember extends EventEmitter {
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
       if (this.stopping) return;
+      this.discardUnfinishedBootstrap();
       this.spawnOnce();
       this.emit('restarted', this.pid);
     }, this.backoffMs);

@@ -2,7 +2,7 @@
 // manager's certificate over mutual TLS, is restarted when it dies (data intact), dies with the
 // process that started it (pdeathsig), replaces a leftover etcd on its data dir, and fails to start
 // with an error that quotes its log.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -86,13 +86,24 @@ t.test('start() ends a leftover etcd on the same data dir, then starts its own',
   const old = spawn(cmd!, args, { stdio: 'ignore', detached: true });
   t.teardown(() => { if (old.exitCode === null && old.signalCode === null) old.kill('SIGKILL'); });
   writeFileSync(m.member.pidFile, `${old.pid}\n`);
-  await until('the leftover etcd to listen', () => spawnSync('ip', ['netns', 'exec', host!.netns, 'ss', '-ltnH', 'sport = :2379'], { encoding: 'utf8' }).stdout.includes('2379'), 20_000);
+  // Healthy, as a leftover would be: killed while bootstrapping, a new member's data can lack its own
+  // membership, and it then never elects itself.
+  let leftoverHealthy = false;
+  await until('the leftover etcd to be healthy', () => {
+    void m.member.healthy().then((h) => (leftoverHealthy = h));
+    return leftoverHealthy;
+  }, 20_000, 50);
+  writeFileSync(m.member.readyMarker, 'by the previous agent\n');
+  const before = testClient(t, pki, cert, [m]);
+  await before.put('/shoal/objects/old').value('kept');
+  before.close();
   await m.member.start();
   t.ok(!alive(old.pid!), 'the leftover is gone');
   t.not(m.member.pid, old.pid, 'ours runs in its place');
   const client = testClient(t, pki, cert, [m]);
   await client.put('/shoal/objects/b').value('2');
   t.equal(await client.get('/shoal/objects/b').string(), '2', 'and serves');
+  t.equal(await client.get('/shoal/objects/old').string(), 'kept', 'on the data the leftover kept');
 });
 
 t.test('a member that cannot become healthy fails start() with its log tail', async (t) => {
@@ -106,4 +117,38 @@ t.test('a member that cannot become healthy fails start() with its log tail', as
   await m.member.stop();
   const dead = m.member.pid!;
   t.notOk(alive(dead), 'and stop() still ends it');
+});
+
+t.test('a missing etcd binary: start() says so, and stop() ends the retries', async (t) => {
+  const pki = makePki(t);
+  const [host] = makeNet(t, 1);
+  const cert = pki.node('m1', 'manager', host!.addr);
+  const m = await testMember(t, pki, host!, cert, initialClusterString([{ name: 'm1', peerUrl: peerUrl(host!) }]), 'new', { binary: 'etcd-not-installed' });
+  const exits: unknown[] = [];
+  m.member.on('exited', (e) => exits.push(e));
+  await t.rejects(m.member.start(), { name: 'EtcdMemberError', message: /exited before it became healthy[\s\S]*etcd-not-installed/ });
+  await until('a supervised retry', () => exits.length >= 2, 5_000, 20);
+  await m.member.stop();
+  const n = exits.length;
+  await sleep(1500);
+  t.equal(exits.length, n, 'no retries after stop()');
+});
+
+t.test('a first start stopped while bootstrapping starts again from nothing', async (t) => {
+  const pki = makePki(t);
+  const [host] = makeNet(t, 1);
+  const cert = pki.node('m1', 'manager', host!.addr);
+  const m = await testMember(t, pki, host!, cert, initialClusterString([{ name: 'm1', peerUrl: peerUrl(host!) }]), 'new');
+  const discarded: string[] = [];
+  m.member.on('discarded', (dir: string) => discarded.push(dir));
+  await m.member.start({ waitHealthy: false });
+  await until('its data dir', () => existsSync(`${m.config.dataDir}/member/wal`), 10_000, 5);
+  await m.member.stop();
+  t.notOk(existsSync(m.member.readyMarker), 'it was never reported healthy');
+  await m.member.start();
+  t.same(discarded, [m.config.dataDir], 'the unfinished data was discarded');
+  t.ok(existsSync(m.member.readyMarker), 'healthy now, and marked so');
+  await m.member.stop();
+  await m.member.start();
+  t.same(discarded, [m.config.dataDir], 'data that was healthy once is kept');
 });
