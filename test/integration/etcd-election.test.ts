@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { initialClusterString } from '../../src/etcd/member.js';
 import { bootstrapAuth } from '../../src/etcd/auth.js';
+import { LeaderElection } from '../../src/etcd/election.js';
 import { makeNet, makePki, peerUrl, testClient, testMember, type NetHost, type Pki } from '../lib/etcd.js';
 import { until } from '../lib/wait.js';
 import type { Teardown } from '../lib/kernel.js';
@@ -86,6 +87,9 @@ t.test('kill -9 of the leader hands over within ~1 TTL; a paused leader\'s fence
   t.equal(bWrote.fencedSucceeded, false, 'its fenced txn failed');
   t.equal(await admin.get('/shoal/objects/fenced').string(), 'by-c', 'the new leader\'s value stands');
   t.equal(await admin.get('/shoal/objects/unfenced').string(), 'by-b', 'whereas an unfenced put overwrote it');
+  const reader = new LeaderElection(admin, { nodeId: 'm1', ttlSeconds: TTL });
+  t.match(await reader.leader(), { nodeId: 'c', reason: 'test' }, 'anyone reads who leads and why');
+  t.notOk(reader.isLeader, 'without campaigning');
   await until('b to learn it was deposed', () => has(b, 'deposed'), 3 * TTL * 1000, 20);
   t.pass(`b reported deposed: ${String(has(b, 'deposed')?.reason)}`);
   console.log(`# election: failover after kill -9 ${failover} ms, after SIGSTOP ${cElected.t - s0} ms (TTL ${TTL} s)`);
