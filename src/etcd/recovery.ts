@@ -12,6 +12,8 @@
 // 3: commit}. Files are preallocated: a zero length word ends the data.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Etcd3 } from 'etcd3';
+import { ROOT_PREFIX } from './keys.js';
 
 export class RecoveryError extends Error {
   override readonly name = 'RecoveryError';
@@ -120,4 +122,29 @@ export function pickRecoverySource<T extends { state: RaftState }>(candidates: r
   if (candidates.length === 0) throw new RecoveryError('no member data to recover from');
   const better = (a: RaftState, b: RaftState) => a.commit > b.commit || (a.commit === b.commit && a.lastIndex > b.lastIndex);
   return candidates.reduce((best, c) => (better(c.state, best.state) ? c : best));
+}
+
+/** Puts in flight when rewriting. */
+const REWRITE_CONCURRENCY = 32;
+
+/**
+ * After --force-new-cluster, before anything else writes: puts every key under `prefix` again, with
+ * its value and lease, so the Raft log holds what the forced member's database holds. Without this, a
+ * write the database had applied but the WAL did not show committed lives on the forced member only,
+ * and members that rejoin by log replay never get it (docs/decisions/0016, trap 3). Plain puts, no
+ * txn compares: a compare is evaluated on each member's own state, which is exactly what differs, so
+ * a guarded rewrite succeeded on the forced member and did nothing on the rejoined one. Keys whose
+ * lease is gone are skipped (they were about to expire). Returns how many keys were rewritten.
+ */
+export async function rewriteAll(client: Etcd3, prefix = ROOT_PREFIX): Promise<number> {
+  const res = await client.getAll().prefix(prefix).exec();
+  const live = new Set((await client.leaseClient.leaseLeases()).leases.map((l) => l.ID));
+  const todo = res.kvs.filter((kv) => kv.lease === undefined || kv.lease === '0' || live.has(kv.lease));
+  for (let i = 0; i < todo.length; i += REWRITE_CONCURRENCY) {
+    await Promise.all(todo.slice(i, i + REWRITE_CONCURRENCY).map((kv) => {
+      const put = client.put(kv.key).value(kv.value);
+      return (kv.lease === undefined || kv.lease === '0' ? put : put.lease(kv.lease)).exec();
+    }));
+  }
+  return todo.length;
 }
