@@ -36,7 +36,17 @@ export interface NodeIdentity {
   clusterId: string;
   /** The node's IP address, written as subjectAltName. */
   addr?: string;
+  /**
+   * Also the names the managers' etcd checks (src/etcd/): `DNS:<nodeId>`, `IP:127.0.0.1` (the agent
+   * talks to its own member over loopback), and for a manager `DNS:swarm-manager.shoal`, the name
+   * etcd's peer port demands (--peer-cert-allowed-hostname), so a worker certificate cannot act as a
+   * Raft peer. Off by default, which keeps the address as the only SAN.
+   */
+  etcdNames?: boolean;
 }
+
+/** The DNS name every manager certificate carries and etcd's peer port requires. */
+export const MANAGER_PEER_NAME = 'swarm-manager.shoal';
 
 export class CaError extends Error {
   override readonly name = 'CaError';
@@ -140,7 +150,8 @@ function* signSteps(dir: string, ca: CaFiles, csrPem: string, id: NodeIdentity):
     'subjectKeyIdentifier=hash',
     'authorityKeyIdentifier=keyid',
   ];
-  if (id.addr !== undefined) ext.push(`subjectAltName=IP:${id.addr}`);
+  const sans = subjectAltNames(id);
+  if (sans.length > 0) ext.push(`subjectAltName=${sans.join(',')}`);
   writeFileSync(join(dir, 'ext.cnf'), ext.join('\n') + '\n');
   // `x509 -req` checks the request's self-signature (proof that the joiner holds the key) and fails
   // if it is wrong; the subject comes from `id`, never from the request.
@@ -148,6 +159,18 @@ function* signSteps(dir: string, ca: CaFiles, csrPem: string, id: NodeIdentity):
     '-days', String(NODE_CERT_VALIDITY_DAYS), '-sha256', '-extfile', 'ext.cnf',
     '-subj', `/O=${id.clusterId}/OU=swarm-${id.role}/CN=${id.nodeId}`, '-out', 'node.crt'];
   return readFileSync(join(dir, 'node.crt'), 'utf8');
+}
+
+/** The subjectAltName entries of a node certificate, in openssl's syntax (e.g. `IP:10.0.0.1`). */
+export function subjectAltNames(id: NodeIdentity): string[] {
+  const sans: string[] = [];
+  if (id.etcdNames) sans.push(`DNS:${id.nodeId}`);
+  if (id.addr !== undefined) sans.push(`IP:${id.addr}`);
+  if (id.etcdNames) {
+    if (id.addr !== '127.0.0.1') sans.push('IP:127.0.0.1');
+    if (id.role === 'manager') sans.push(`DNS:${MANAGER_PEER_NAME}`);
+  }
+  return sans;
 }
 
 /** A random positive 127-bit serial number, as RFC 5280 asks (unique, at most 20 octets). */

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import {
   caCertDigest, createCa, createCaAsync, createKeyAndCsr, createKeyAndCsrAsync, loadCertAndKey, saveCertAndKey,
-  signNodeCsr, signNodeCsrAsync, verifyCsr, verifyCsrAsync,
+  signNodeCsr, signNodeCsrAsync, subjectAltNames, verifyCsr, verifyCsrAsync,
 } from '../../src/cluster/ca.js';
 
 const DAY = 86400_000;
@@ -73,6 +73,17 @@ t.test('node certificates: subject, issuer, SAN and validity come from the manag
   t.equal(worker.subjectAltName, 'IP Address:FD00:0:0:0:0:0:0:2', 'an IPv6 SAN');
   t.ok(worker.verify(root.publicKey));
   t.not(worker.serialNumber, cert.serialNumber, 'serial numbers are unique');
+});
+
+t.test('with etcdNames: the node ID, loopback, and for managers the name the etcd peer port demands', async (t) => {
+  const ca = createCa();
+  const { csrPem } = createKeyAndCsr();
+  const manager = new X509Certificate(signNodeCsr(ca, csrPem, { nodeId: 'm1', role: 'manager', clusterId: 'c1', addr: '10.1.2.3', etcdNames: true }));
+  t.equal(manager.subjectAltName, 'DNS:m1, IP Address:10.1.2.3, IP Address:127.0.0.1, DNS:swarm-manager.shoal');
+  const worker = new X509Certificate(await signNodeCsrAsync(ca, csrPem, { nodeId: 'w1', role: 'worker', clusterId: 'c1', addr: '10.1.2.4', etcdNames: true }));
+  t.equal(worker.subjectAltName, 'DNS:w1, IP Address:10.1.2.4, IP Address:127.0.0.1', 'a worker never gets the managers\' name');
+  t.same(subjectAltNames({ nodeId: 'm1', role: 'manager', clusterId: 'c1', addr: '127.0.0.1', etcdNames: true }), ['DNS:m1', 'IP:127.0.0.1', 'DNS:swarm-manager.shoal'], 'loopback only once');
+  t.same(subjectAltNames({ nodeId: 'm1', role: 'manager', clusterId: 'c1' }), [], 'without an address or etcdNames: none');
 });
 
 t.test('bad input is refused before openssl signs anything', async (t) => {
