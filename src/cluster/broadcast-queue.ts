@@ -1,6 +1,8 @@
 // The transmit-limited broadcast queue: updates waiting to be piggybacked on outgoing packets. Each
 // is handed out a bounded number of times in total; fresh and large ones first; a newer update about
-// the same subject replaces the queued one.
+// the same subject replaces the queued one. The queue holds at most maxDepth updates: past that the
+// ones already sent most often (then the oldest) are dropped, as Serf prunes its queues, so a burst of
+// writes costs bounded memory and a bounded sort per packet; anti-entropy repairs what they carried.
 import { retransmitLimit } from './config.js';
 
 export interface Broadcast {
@@ -8,8 +10,8 @@ export interface Broadcast {
   subject?: string;
   /** The encoded message, ready to put in a packet. */
   message: Uint8Array;
-  /** Called once when the broadcast leaves the queue (sent out its budget, or replaced). */
-  finished?: (reason: 'sent' | 'replaced' | 'reset') => void;
+  /** Called once when the broadcast leaves the queue (sent out its budget, replaced, or dropped for room). */
+  finished?: (reason: 'sent' | 'replaced' | 'reset' | 'dropped') => void;
 }
 
 interface Item {
@@ -20,11 +22,16 @@ interface Item {
 
 export class BroadcastQueue {
   private items: Item[] = [];
+  private readonly bySubject = new Map<string, Item>();
   private nextId = 0;
+  /** Updates dropped to stay within maxDepth. */
+  dropped = 0;
 
   constructor(
     private readonly retransmitMult: number,
     private readonly numNodes: () => number,
+    /** At most this many updates wait (MembershipConfig.maxBroadcastQueueDepth). */
+    private readonly maxDepth: number,
   ) {}
 
   get length(): number {
@@ -33,14 +40,30 @@ export class BroadcastQueue {
 
   queue(b: Broadcast): void {
     if (b.subject !== undefined) {
-      const kept: Item[] = [];
-      for (const it of this.items) {
-        if (it.b.subject === b.subject) it.b.finished?.('replaced');
-        else kept.push(it);
+      const old = this.bySubject.get(b.subject);
+      if (old) {
+        this.items.splice(this.items.indexOf(old), 1);
+        old.b.finished?.('replaced');
       }
-      this.items = kept;
     }
-    this.items.push({ b, transmits: 0, id: this.nextId++ });
+    const item = { b, transmits: 0, id: this.nextId++ };
+    this.items.push(item);
+    if (b.subject !== undefined) this.bySubject.set(b.subject, item);
+    if (this.items.length > this.maxDepth) this.prune();
+  }
+
+  /** Drops the updates sent most often (then the oldest) until the queue is back to maxDepth. */
+  private prune(): void {
+    const order = [...this.items].sort((a, b) => b.transmits - a.transmits || a.id - b.id);
+    const gone = new Set(order.slice(0, this.items.length - this.maxDepth));
+    this.items = this.items.filter((it) => !gone.has(it));
+    for (const it of gone) this.forget(it, 'dropped');
+    this.dropped += gone.size;
+  }
+
+  private forget(it: Item, reason: 'sent' | 'reset' | 'dropped'): void {
+    if (it.b.subject !== undefined && this.bySubject.get(it.b.subject) === it) this.bySubject.delete(it.b.subject);
+    it.b.finished?.(reason);
   }
 
   /**
@@ -65,13 +88,14 @@ export class BroadcastQueue {
     }
     if (done.size > 0) {
       this.items = this.items.filter((it) => !done.has(it));
-      for (const it of done) it.b.finished?.('sent');
+      for (const it of done) this.forget(it, 'sent');
     }
     return out;
   }
 
   reset(): void {
-    for (const it of this.items) it.b.finished?.('reset');
+    const all = this.items;
     this.items = [];
+    for (const it of all) this.forget(it, 'reset');
   }
 }

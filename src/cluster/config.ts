@@ -20,6 +20,8 @@ export interface MembershipConfig {
    * a whole message before it can be authenticated.
    */
   maxIncomingStreams: number;
+  /** Updates waiting to be gossiped, at most (Serf's MaxQueueDepth); past it the most-sent are dropped and anti-entropy repairs. */
+  maxBroadcastQueueDepth: number;
   /**
    * Bytes all incoming streams together may hold before their messages are complete (and so before
    * their encryption can be checked): a push-pull of a large pool is a few MiB, a legitimate burst a
@@ -72,6 +74,7 @@ export const defaultMembershipConfig: Readonly<MembershipConfig> = Object.freeze
   delegateVersion: 4,
   tcpTimeoutMs: 10_000,
   maxIncomingStreams: 32,
+  maxBroadcastQueueDepth: 4096,
   incomingStreamBudgetBytes: 64 * 1024 * 1024,
   indirectChecks: 3,
   retransmitMult: 4,

@@ -85,7 +85,7 @@ export class Memberlist extends EventEmitter<{ join: [Member]; leave: [Member]; 
     this.log = opts.log;
     this.transport = opts.transport ?? new NetTransport();
     this.awareness = new Awareness(this.cfg.awarenessMaxMultiplier);
-    this.queue = new BroadcastQueue(this.cfg.retransmitMult, () => this.members.size);
+    this.queue = new BroadcastQueue(this.cfg.retransmitMult, () => this.members.size, this.cfg.maxBroadcastQueueDepth);
     const vsn: Vsn = [this.cfg.protocolMin, this.cfg.protocolMax, this.cfg.protocolVersion, this.cfg.delegateMin, this.cfg.delegateMax, this.cfg.delegateVersion];
     this.members = new Members({
       self: { name: opts.name, addr: opts.addr, port: this.port, meta: opts.meta ?? new Uint8Array(), vsn },
