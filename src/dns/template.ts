@@ -17,6 +17,13 @@ import {
   type ParsedQuery,
 } from './wire.js';
 
+/**
+ * The largest reply a template holds: a DNS message is at most 65,535 bytes (TCP's length field),
+ * and the OPT record is added when serving. An answer longer than that (about 4,000 A records) is
+ * cut at a whole record and always served with TC.
+ */
+export const MAX_TEMPLATE_BYTES = 0xffff - OPT_RECORD_SIZE;
+
 /** Owner name of every answer record: a pointer to the question name at offset 12. */
 const POINTER_TO_QUESTION = 0xc00c;
 const A_RECORD_SIZE = 16;
@@ -33,6 +40,8 @@ export class Template {
     readonly additionalEnds: readonly number[],
     /** A records whose RDATA is reordered on every use (0 = no shuffling). */
     readonly shuffleCount: number,
+    /** False when answers had to be left out to stay within MAX_TEMPLATE_BYTES: every reply then has TC. */
+    readonly complete = true,
   ) {}
 
   /** The question this template answers: the lowercase name, qtype and qclass, as the cache compares them. */
@@ -78,13 +87,27 @@ export function buildTemplate({ question, answer, ttlSeconds }: TemplateInput): 
     if (rec !== undefined) records.push(rec);
   }
 
+  const complete = capRecords(HEADER_SIZE + question.length, records, additional);
+  if (shuffleCount > records.length) shuffleCount = records.length;
   const header = Buffer.alloc(HEADER_SIZE);
   header.writeUInt16BE(1, 4);
   header.writeUInt16BE(records.length, 6);
   header.writeUInt16BE(additional.length, 10);
   const bytes = Buffer.concat([header, question, ...records, ...additional]);
   const questionEnd = HEADER_SIZE + question.length;
-  return new Template(bytes, questionEnd, runningEnds(questionEnd, records), runningEnds(questionEnd + sum(records), additional), shuffleCount);
+  return new Template(bytes, questionEnd, runningEnds(questionEnd, records), runningEnds(questionEnd + sum(records), additional), shuffleCount, complete);
+}
+
+/** Drops additional records, then trailing answers, until the whole fits MAX_TEMPLATE_BYTES; false if answers went. */
+function capRecords(start: number, records: Buffer[], additional: Buffer[]): boolean {
+  let total = start + sum(records) + sum(additional);
+  while (total > MAX_TEMPLATE_BYTES && additional.length > 0) total -= additional.pop()!.length;
+  let complete = true;
+  while (total > MAX_TEMPLATE_BYTES && records.length > 0) {
+    total -= records.pop()!.length;
+    complete = false;
+  }
+  return complete;
 }
 
 function runningEnds(start: number, parts: readonly Buffer[]): number[] {
@@ -148,7 +171,7 @@ export function serveTemplate(t: Template, msg: Uint8Array, q: ParsedQuery, limi
   let len = t.bytes.length;
   let ancount = t.answerEnds.length;
   let arcount = t.additionalEnds.length;
-  let extra = FLAG_AA;
+  let extra = t.complete ? FLAG_AA : FLAG_AA | FLAG_TC;
   if (len > room) {
     const answersEnd = ancount > 0 ? t.answerEnds[ancount - 1]! : t.questionEnd;
     if (answersEnd <= room) {

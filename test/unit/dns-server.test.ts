@@ -153,6 +153,23 @@ t.test('duplicates are answered once; invalid addresses are skipped', async (t) 
   t.same(addresses((await probe(target, 'dup', 'A')).packet), ['10.0.0.1', '10.0.0.2']);
 });
 
+t.test('an answer larger than a DNS message is cut at a whole record, with TC, on every path', async (t) => {
+  // 5,000 records; and 4,100, whose end lies just past 65,535 (where a 16-bit offset would wrap to a small number).
+  for (const count of [5000, 4100]) await t.test(`${count} addresses`, async (t) => {
+    const huge = Array.from({ length: count }, (_, i) => `10.8.${i >> 8}.${i & 0xff}`);
+    const z = zone('n', 'net', { 'tasks.huge': { a: huge, shuffle: true } });
+    const { target } = await start(t, ['n'], [z]);
+    for (const [what, opts] of [['TCP', { tcp: true }], ['UDP with EDNS 65000', { edns: 65000 }], ['UDP with EDNS 1232', { edns: 1232 }], ['UDP with EDNS 1232, again (the native path answers repeats)', { edns: 1232 }], ['UDP without EDNS', {}]] as const) {
+      const r = await probe(target, 'tasks.huge', 'A', opts);
+      const n = r.packet.answers?.length ?? 0;
+      t.ok(r.packet.flag_tc, `${what}: TC`);
+      t.ok(n > 0 && n < huge.length, `${what}: ${n} whole records`);
+      t.ok(r.size <= 0xffff, `${what}: ${r.size} bytes, within a DNS message`);
+      t.equal(new Set(addresses(r.packet)).size, n, `${what}: every record decodes, none twice`);
+    }
+  });
+});
+
 t.test('TTL: 5 s by default, the constructor option otherwise', async (t) => {
   const a = await start(t, ['net-front'], [frontend]);
   t.same(ttls((await probe(a.target, 'tasks.web', 'A')).packet), [5, 5, 5]);
