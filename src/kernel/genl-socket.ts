@@ -5,12 +5,12 @@
 // a bound on requests in flight, dumps alone on the socket, our own timeout per request, EBADF for
 // everything still waiting on close(). GenlTransport is the seam the in-memory fake plugs into.
 import { createNetlink, Protocol, type NetlinkSocket } from 'netlink';
-import { KernelError } from './errors.js';
 import { InFlightLimiter, type TaskOptions } from './inflight.js';
 import { Netns, type NetnsRef } from './netns.js';
 import { netlinkError } from './netlink-errors.js';
 import { netnsLabel } from './rtnl-socket.js';
 import { NLM_F_DUMP, type NlMsg } from './ipvs-wire.js';
+import { RequestGuard } from './request-guard.js';
 
 /** Where generic netlink requests go: the kernel through a socket, or the fake (ipvs-fake.ts). */
 export interface GenlTransport {
@@ -46,16 +46,16 @@ const REPLY_COST = 2048;
 
 export class GenlSocket implements GenlTransport {
   private readonly limiter: InFlightLimiter;
-  private closed = false;
-  private readonly waiting = new Map<() => void, NodeJS.Timeout>();
+  private readonly requests: RequestGuard;
 
   private constructor(
     private readonly sock: NetlinkSocket,
     readonly netns: string,
-    private readonly timeoutMs: number,
+    timeoutMs: number,
     maxInFlight: number,
     granted: number,
   ) {
+    this.requests = new RequestGuard('the generic netlink socket', timeoutMs);
     this.limiter = new InFlightLimiter({ maxTasks: maxInFlight, capacity: Math.max(REPLY_COST, Math.floor(granted / 2)) });
     // Without a listener an 'error' event would be thrown from inside a libuv callback.
     sock.on('error', () => {});
@@ -92,46 +92,18 @@ export class GenlSocket implements GenlTransport {
       const [msgs] = await this.sock.request(type, payload, { flags: opts.dump ? NLM_F_DUMP : 0, checkError: false });
       return msgs.map((m) => ({ type: m.type, flags: m.flags, seq: m.seq, port: m.port, payload: Buffer.from(m.data) }));
     };
-    return this.limiter.run(() => this.guard(where, send), task).catch((err: unknown) => {
+    return this.limiter.run(() => this.requests.run(where, send), task).catch((err: unknown) => {
       throw netlinkError(err, where);
     });
   }
 
   get isClosed(): boolean {
-    return this.closed;
+    return this.requests.isClosed;
   }
 
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.sock.close();
-    for (const [fail, timer] of this.waiting) {
-      clearTimeout(timer);
-      fail();
-    }
-    this.waiting.clear();
+    if (this.requests.close()) this.sock.close();
   }
 
-  /** fn's result; ETIMEDOUT after timeoutMs, EBADF as soon as the socket is closed (the package never settles those). */
-  private guard<T>(where: string, fn: () => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new KernelError('EBADF', where, 'the generic netlink socket was closed'));
-    return new Promise<T>((resolve, reject) => {
-      const fail = (): void => reject(new KernelError('EBADF', where, 'the generic netlink socket was closed'));
-      const timer = setTimeout(() => {
-        this.waiting.delete(fail);
-        reject(new KernelError('ETIMEDOUT', where, `no answer from the kernel in ${this.timeoutMs} ms`));
-      }, this.timeoutMs);
-      this.waiting.set(fail, timer);
-      let pending: Promise<T>;
-      try {
-        pending = fn();
-      } catch (err) {
-        pending = Promise.reject(err);
-      }
-      pending.then(resolve, reject).finally(() => {
-        clearTimeout(timer);
-        this.waiting.delete(fail);
-      });
-    });
-  }
+
 }

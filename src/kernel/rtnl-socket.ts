@@ -14,6 +14,7 @@ import { KernelError } from './errors.js';
 import { InFlightLimiter, type InFlightStats, type TaskOptions } from './inflight.js';
 import { describeNetns, Netns, type NetnsRef } from './netns.js';
 import { describeNetlinkError, netlinkError } from './netlink-errors.js';
+import { RequestGuard } from './request-guard.js';
 
 export interface RtnlOptions {
   /** Requests waiting for an answer at once; more are queued. Also bounded by the receive buffer, see REPLY_BYTES. */
@@ -56,10 +57,8 @@ export interface RtnlSocketStats extends InFlightStats {
 
 export class RtnlSocket {
   private readonly limiter: InFlightLimiter;
-  private readonly timeoutMs: number;
-  private closed = false;
-  /** Requests sent and not yet answered: how to fail each, and its timeout timer. close() fails them. */
-  private readonly waiting = new Map<() => void, NodeJS.Timeout>();
+  /** Requests sent and not yet answered: their timeouts, and EBADF for each on close(). */
+  private readonly requests: RequestGuard;
   private lastSocketError: Error | undefined;
 
   private constructor(
@@ -70,7 +69,7 @@ export class RtnlSocket {
     private readonly recvBufferBytes: number,
   ) {
     this.limiter = new InFlightLimiter({ maxTasks: options.maxInFlight, capacity: Math.floor(recvBufferBytes / 2) });
-    this.timeoutMs = options.timeoutMs;
+    this.requests = new RequestGuard('the rtnetlink socket', options.timeoutMs);
     // Without a listener an 'error' event would be thrown from inside a libuv callback.
     sock.socket.on('error', (err) => { this.lastSocketError = err; });
   }
@@ -170,57 +169,24 @@ export class RtnlSocket {
   }
 
   get isClosed(): boolean {
-    return this.closed;
+    return this.requests.isClosed;
   }
 
   /** Closes the socket. Requests still waiting fail with EBADF. */
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.sock.socket.close();
-    for (const [fail, timer] of this.waiting) {
-      clearTimeout(timer);
-      fail();
-    }
-    this.waiting.clear();
+    if (this.requests.close()) this.sock.socket.close();
   }
 
   private async schedule<T>(task: TaskOptions, op: string, fn: (sock: RtNetlinkSocket, opts: RequestOpts) => Promise<T>): Promise<T> {
     const where = this.where(op);
     try {
-      return await this.limiter.run(() => this.guard(where, () => fn(this.sock, {})), task);
+      return await this.limiter.run(() => this.requests.run(where, () => fn(this.sock, {})), task);
     } catch (err) {
       throw netlinkError(err, where);
     }
   }
 
-  /**
-   * fn's result; ETIMEDOUT when the kernel does not answer in time, EBADF as soon as the socket is
-   * closed (the package never settles requests cut off by close). The timer is ours, not the
-   * package's, so that close() leaves no timer keeping the process alive. (A request that timed out
-   * stays in the package's table, keeping the socket referenced, until close().)
-   */
-  private guard<T>(where: string, fn: () => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new KernelError('EBADF', where, 'the rtnetlink socket was closed'));
-    return new Promise<T>((resolve, reject) => {
-      const fail = (): void => reject(new KernelError('EBADF', where, 'the rtnetlink socket was closed'));
-      const timer = setTimeout(() => {
-        this.waiting.delete(fail);
-        reject(new KernelError('ETIMEDOUT', where, `no answer from the kernel in ${this.timeoutMs} ms`));
-      }, this.timeoutMs);
-      this.waiting.set(fail, timer);
-      let pending: Promise<T>;
-      try {
-        pending = fn();
-      } catch (err) {
-        pending = Promise.reject(err);
-      }
-      pending.then(resolve, reject).finally(() => {
-        clearTimeout(timer);
-        this.waiting.delete(fail);
-      });
-    });
-  }
+
 }
 
 /** How errors name a namespace: its name, path or pid; 'own netns' for the caller's own. */

@@ -4,7 +4,6 @@
 // the same key), and a malformed value in etcd dropped and counted instead of crashing anyone.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
@@ -13,18 +12,11 @@ import t from 'tap';
 import { EtcdStateStore } from '../../src/store/etcd-store.js';
 import { StateError } from '../../src/store/state.js';
 import { parsePet, stateStoreContract } from '../lib/state-contract.js';
+import { freePort } from '../lib/ports.js';
 import { until } from '../lib/wait.js';
 
 const log = pino({ level: 'silent' });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    }).on('error', reject);
-  });
-}
 
 /** One etcd member on loopback with a scratch data dir; stopped and removed at teardown. */
 async function startEtcd(): Promise<{ endpoint: string; proc: ChildProcess }> {

@@ -2,24 +2,23 @@
 // network of namespaces on one bridge (each member in its own, 10.77.0.<i>), etcd members started with
 // EtcdMember and stopped (data and logs removed) on teardown, and a loopback relay so the test process,
 // which lives in the host's namespace, can talk TLS to a member inside its namespace.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCa, createKeyAndCsr, signNodeCsr, type CaFiles, type NodeRole } from '../../src/cluster/ca.js';
 import { netnsPath } from '../../src/kernel/netns.js';
 import { createEtcdClient, type EtcdClientTls } from '../../src/etcd/client.js';
 import { EtcdMember, httpsUrl, initialClusterToken, type EtcdMemberConfig } from '../../src/etcd/member.js';
 import { connectTcp } from '../../src/etcd/netns-socket.js';
+import { tempDir as agentTempDir } from './agent.js';
 import { scratchNetns, sh, uniqueName, type Teardown } from './kernel.js';
 import type { Etcd3 } from 'etcd3';
 
 export const CLUSTER_ID = 'c1u5ter';
 
+/** A scratch directory removed at teardown (`shoal-etcd-<label>-`). */
 export function tempDir(t: Teardown, label: string): string {
-  const dir = mkdtempSync(join(tmpdir(), `shoal-etcd-${label}-`));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
+  return agentTempDir(t, `etcd-${label}`);
 }
 
 export interface NodeCert {

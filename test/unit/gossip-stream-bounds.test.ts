@@ -8,18 +8,11 @@ import t from 'tap';
 import { Memberlist } from '../../src/cluster/memberlist.js';
 import { MsgType } from '../../src/cluster/wire/messages.js';
 import { Keyring } from '../../src/cluster/wire/security.js';
+import { freePort } from '../lib/ports.js';
 import { until } from '../lib/wait.js';
 
 const log = pino({ level: 'silent' });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    }).on('error', reject);
-  });
-}
 
 t.test('stream limits', async (t) => {
   const key = randomBytes(32).toString('base64');
