@@ -130,12 +130,13 @@ export class Swarm {
   }
 
   /**
-   * Joins the known peers again after a restart. If none answers, the gossip key may have been
-   * rotated while this node was down: it catches up the settings from a manager and tries again.
+   * Joins the known peers again after a restart. The gossip key may have been rotated while this
+   * node was down, and then no peer could understand it: so it first catches up the settings from a
+   * manager over TLS (one small request, a no-op when nothing changed), lets the keyring follow them,
+   * and only then joins.
    */
   private async rejoin(peers: string[]): Promise<void> {
     const join = () => this.gossip?.join(peers).catch(() => 0) ?? Promise.resolve(0);
-    if ((await join()) > 0) return;
     await this.catchUpSettings();
     await this.keyringController?.settle();
     if ((await join()) === 0) this.opts.log.warn({ peers }, 'could not reach any known peer; waiting for them');
