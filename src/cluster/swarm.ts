@@ -341,25 +341,24 @@ export class Swarm {
   }
 
   /**
-   * Asks the managers, one after the other, for the cluster settings over the node API (mutual TLS
-   * with this node's certificate) and merges what the first one answers: a node that was down while
-   * the gossip key was rotated learns the new keyring this way, the keyring controller applies it,
-   * and gossip works again. At most one attempt at a time.
+   * Asks the managers for the cluster settings over the node API (mutual TLS with this node's
+   * certificate), all at once, and merges the first answer (it wins only if newer, as any merge): a
+   * node that was down while the gossip key was rotated learns the new keyring this way, the keyring
+   * controller applies it, and gossip works again. At most one attempt at a time.
    */
   private async catchUpSettings(): Promise<void> {
     if (this.catchingUp || !this.identity || !this.store) return;
     this.catchingUp = true;
     try {
+      const identity = this.identity;
       const managers = this.nodeRecords().filter((n) => n.role === 'manager' && n.id !== this.local?.nodeId);
-      for (const m of managers) {
-        try {
-          const entry = await fetchSettings(this.identity, { nodeId: m.id, addr: m.addr }, tunables.settingsCatchUpTimeoutMs);
-          const r = this.store?.merge([entry]);
-          if (r && r.applied.length > 0) this.opts.log.info({ manager: m.hostname }, 'caught up the cluster settings (the gossip keyring) from a manager over TLS');
-          return;
-        } catch (err) {
-          this.opts.log.debug({ manager: m.hostname, err: (err as Error).message }, 'could not fetch the cluster settings from this manager');
-        }
+      if (managers.length === 0) return;
+      // Every manager at once; the first answer counts (a manager that is down costs no waiting).
+      try {
+        const { m, entry } = await Promise.any(managers.map((m) => fetchSettings(identity, { nodeId: m.id, addr: m.addr }, tunables.settingsCatchUpTimeoutMs).then((entry) => ({ m, entry }))));
+        if ((this.store?.merge([entry]).applied.length ?? 0) > 0) this.opts.log.info({ manager: m.hostname }, 'caught up the cluster settings (the gossip keyring) from a manager over TLS');
+      } catch (err) {
+        this.opts.log.debug({ errors: (err as AggregateError).errors?.map((e: Error) => e.message) }, 'no manager gave the cluster settings');
       }
     } finally {
       this.catchingUp = false;
