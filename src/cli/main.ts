@@ -6,7 +6,7 @@ import { HOST_ENV } from '../config/defaults.js';
 import { parseHost } from '../config/host.js';
 import { packageVersion } from '../util/paths.js';
 import { ApiClient } from './client.js';
-import { agentCommand, type AgentFlags } from './commands/agent.js';
+import type { AgentFlags } from './commands/agent.js';
 import { versionCommand } from './commands/version.js';
 import { membersCommand } from './commands/members.js';
 import type { NodeUpdate } from './commands/swarm.js';
@@ -48,6 +48,9 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .option('--dns-upstream <servers>', 'upstream resolvers for other names: IP[:PORT][,...], a resolv.conf path, or none (default /etc/resolv.conf; env SHOAL_DNS_UPSTREAM)')
     .option('--cleanup', 'do not run: remove what a stopped agent left running (tasks, overlay sandboxes, egress bridge), then exit')
     .action(async (flags: AgentFlags) => {
+      // Loaded only here: the agent's modules take ~0.8 s to load (a minute in an emulated VM), and
+      // every other command is a thin API client that does not need them.
+      const { agentCommand } = await import('./commands/agent.js');
       await agentCommand(flags, hostOption(program));
     });
 
