@@ -9,6 +9,7 @@ import { dirname } from 'node:path';
 import { defaults } from '../config/defaults.js';
 import type { Logger } from '../util/log.js';
 import { ApiError, type ApiRequest, type ApiResponse } from './http.js';
+import { StateError, type StateErrorReason } from '../store/state.js';
 import { compareVersions, splitVersion, type Router } from './router.js';
 
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -121,8 +122,12 @@ function checkVersion(version: string | undefined): void {
   }
 }
 
+/** The status a failed write of the cluster's state answers with (Docker answers a lost quorum with 503 too). */
+const STATE_ERROR_STATUS: Record<Exclude<StateErrorReason, 'invalid'>, number> = { conflict: 409, 'no-leader': 503, denied: 403, unavailable: 503 };
+
 function errorResponse(err: unknown, log: Logger): ApiResponse {
   if (err instanceof ApiError) return { status: err.status, body: { message: err.message } };
+  if (err instanceof StateError && err.reason !== 'invalid') return { status: STATE_ERROR_STATUS[err.reason], body: { message: err.message } };
   log.error({ err }, 'api handler failed');
   return { status: 500, body: { message: (err as Error)?.message ?? String(err) } };
 }

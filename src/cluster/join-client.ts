@@ -139,6 +139,9 @@ function checkGrant(g: unknown, wantDigest: string, keyPem: string): JoinGrant |
   for (const k of ['gossipKeys', 'peers'] as const) {
     if (!Array.isArray(x[k]) || !(x[k] as unknown[]).every((v) => typeof v === 'string')) return `${k} must be a list of strings`;
   }
+  const raft = x.raft as Record<string, unknown> | undefined;
+  if (typeof raft !== 'object' || raft === null || !Array.isArray(raft.endpoints) || !raft.endpoints.every((e) => typeof e === 'string' && /^https:\/\/\S+:\d+$/.test(e))) return 'raft.endpoints must be a list of https://ADDR:PORT';
+  if (x.role === 'manager' && (typeof raft.initialCluster !== 'string' || raft.initialCluster === '')) return 'a manager grant needs raft.initialCluster';
   let ca: X509Certificate;
   let cert: X509Certificate;
   try {
@@ -153,5 +156,6 @@ function checkGrant(g: unknown, wantDigest: string, keyPem: string): JoinGrant |
   return {
     role: x.role, nodeId: x.nodeId as string, clusterId: x.clusterId as string, caCert: x.caCert as string, nodeCert: x.nodeCert as string,
     gossipKeys: x.gossipKeys as string[], peers: x.peers as string[],
+    raft: { endpoints: raft.endpoints as string[], ...(typeof raft.initialCluster === 'string' ? { initialCluster: raft.initialCluster } : {}) },
   };
 }

@@ -45,6 +45,9 @@ export interface Admission {
   gossipKeys: string[];
   /** Gossip addresses ("ip:port") to join. */
   peers: string[];
+  /** The managers' Raft store: their client URLs, and for a joining manager the --initial-cluster its
+   * member starts with (it was added as a learner). */
+  raft: { endpoints: string[]; initialCluster?: string };
 }
 export type AdmitResult = Admission;
 

@@ -146,7 +146,7 @@ export class JoinServer {
     }
     try {
       const admission = await this.opts.authority.admit({ nodeName: req.nodeName, advertiseAddr: req.advertiseAddr, role });
-      const nodeCert = await signNodeCsrAsync(this.opts.ca, req.csr, { nodeId: admission.nodeId, role, clusterId: admission.clusterId, addr: req.advertiseAddr });
+      const nodeCert = await signNodeCsrAsync(this.opts.ca, req.csr, { nodeId: admission.nodeId, role, clusterId: admission.clusterId, addr: req.advertiseAddr, etcdNames: true });
       this.stats.granted++;
       return {
         grant: {
@@ -157,6 +157,7 @@ export class JoinServer {
           nodeCert,
           gossipKeys: [...admission.gossipKeys],
           peers: [...admission.peers],
+          raft: admission.raft,
         },
       };
     } catch (err) {

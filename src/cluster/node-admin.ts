@@ -13,6 +13,12 @@ export interface NodeAdminOptions {
   nodeState(id: string): NodeLiveness;
 }
 
+/** What else changes with a node's role (its Raft membership and permissions), around the record's write. */
+export interface RoleChange {
+  before(record: NodeRecord, role: NodeRole): Promise<void>;
+  after(record: NodeRecord, role: NodeRole): Promise<void>;
+}
+
 export class NodeAdmin {
   constructor(private readonly o: NodeAdminOptions) {}
 
@@ -39,14 +45,17 @@ export class NodeAdmin {
   }
 
   /** Updates a node's spec (role, availability, labels) if `version` still matches, like Docker's optimistic update. */
-  async update(id: string, version: number, spec: { role: NodeRole; availability: Availability; labels: Record<string, string> }): Promise<void> {
+  async update(id: string, version: number, spec: { role: NodeRole; availability: Availability; labels: Record<string, string> }, roleChange?: RoleChange): Promise<void> {
     const { record, index } = this.resolve(id);
     if (version !== index) throw new SwarmError(`update out of sequence: node ${record.id} is at version ${index}, not ${version}; read it again and retry`, 409);
     if (record.role === 'manager' && spec.role === 'worker') {
       const managers = this.records().filter((n) => n.role === 'manager');
       if (managers.length <= 1) throw new SwarmError(`rpc error: attempting to demote the last manager of the swarm`, 400);
     }
+    const changing = record.role !== spec.role ? roleChange : undefined;
+    await changing?.before(record, spec.role);
     await this.o.nodes.put(record.id, { ...record, role: spec.role, availability: spec.availability, labels: spec.labels, updatedAt: new Date().toISOString() });
+    await changing?.after(record, spec.role);
   }
 
   /** Removes a node from the cluster's records: only a node that is down, unless forced. */

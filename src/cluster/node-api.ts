@@ -5,9 +5,9 @@
 // promoted node keeps the certificate it joined with). Routes:
 //   GET /tasks/{id}/logs?follow=1&tail=N  a task's logs as NDJSON lines (callers: managers), for
 //                                         `service logs` when the task runs elsewhere
-//   GET /cluster/settings                 the cluster settings entry as this manager holds it (callers:
-//                                         any node), so a node that missed a gossip key rotation while
-//                                         it was down can catch up over TLS and speak gossip again
+//   POST /certificate                     a CSR (PEM) in, a certificate for the caller out, signed by
+//                                         this manager for the role the node table gives the caller:
+//                                         a promoted node's manager certificate, renewals (any member)
 import { drainedOrClosed } from '../util/backpressure.js';
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -26,13 +26,16 @@ export const MAX_REMOTE_LOG_LINE = 1024 * 1024;
 /** The node API's port: next to the cluster management port (2377). */
 export const NODE_API_PORT = 2378;
 
+/** The largest CSR the node API reads: a P-256 or RSA-4096 CSR is 1-4 KiB. */
+export const MAX_CSR_BYTES = 16 * 1024;
+
 export interface NodeApiHandlers {
   /** Is this node ID a manager now? */
   isManager(nodeId: string): boolean;
   /** Is this node ID in the swarm's node table now? */
   isMember(nodeId: string): boolean;
-  /** The cluster settings entry, if this node is a manager holding it. */
-  settings(): unknown;
+  /** A certificate for the caller's CSR (managers); throws an Error with code NOT_FOUND elsewhere. */
+  signCertificate(nodeId: string, csrPem: string): Promise<string>;
   /** A local task's log lines; throws an Error with code NOT_FOUND when this node has no such task. */
   logs(taskId: string, opts: LogOptions): AsyncIterable<LogLine>;
 }
@@ -79,12 +82,20 @@ export class NodeApiServer {
     const url = new URL(req.url ?? '/', 'https://node');
     const m = /^\/tasks\/([0-9a-z]{25})\/logs$/.exec(url.pathname);
     const fail = (status: number, message: string) => { res.writeHead(status, { 'Content-Type': 'application/json' }); res.end(JSON.stringify({ message })); };
-    if (req.method === 'GET' && url.pathname === '/cluster/settings') {
+    if (req.method === 'POST' && url.pathname === '/certificate') {
       if (!caller || !this.handlers.isMember(caller)) return fail(403, `node ${caller ?? '(unnamed)'} is not in this swarm`);
-      const settings = this.handlers.settings();
-      if (settings === undefined) return fail(404, 'this node is not a manager holding the cluster settings');
-      res.writeHead(200, { 'Content-Type': 'application/json' });
-      return void res.end(JSON.stringify(settings));
+      let csr = '';
+      for await (const c of req) {
+        csr += String(c);
+        if (csr.length > MAX_CSR_BYTES) return fail(413, `a CSR is at most ${MAX_CSR_BYTES} bytes`);
+      }
+      try {
+        const cert = await this.handlers.signCertificate(caller, csr);
+        res.writeHead(200, { 'Content-Type': 'application/x-pem-file' });
+        return void res.end(cert);
+      } catch (err) {
+        return fail((err as { code?: string }).code === 'NOT_FOUND' ? 404 : 400, (err as Error).message);
+      }
     }
     if (!caller || !this.handlers.isManager(caller)) return fail(403, `node ${caller ?? '(unnamed)'} is not a manager: only managers read other nodes' task logs`);
     if (req.method !== 'GET' || !m) return fail(404, 'no such node API route');
@@ -148,20 +159,24 @@ export async function* remoteLogs(files: NodeIdentityFiles, target: { nodeId: st
   }
 }
 
-/** The cluster settings entry a manager holds, asked as this node (its certificate), checking the peer is that manager. */
-export async function fetchSettings(files: NodeIdentityFiles, target: { nodeId: string; addr: string; port?: number }, timeoutMs: number): Promise<unknown> {
+/** Asks a manager to sign this node's CSR (over mutual TLS with its current certificate); the new certificate, PEM. */
+export async function requestCertificate(files: NodeIdentityFiles, target: { nodeId: string; addr: string; port?: number }, csrPem: string, timeoutMs: number): Promise<string> {
   const res = await new Promise<IncomingMessage>((resolve, reject) => {
     const req = https.request({
-      host: target.addr, port: target.port ?? NODE_API_PORT, method: 'GET', path: '/cluster/settings', timeout: timeoutMs,
+      host: target.addr, port: target.port ?? NODE_API_PORT, method: 'POST', path: '/certificate', timeout: timeoutMs,
       cert: files.node.certPem, key: files.node.keyPem, ca: [files.caCert], minVersion: 'TLSv1.2',
       checkServerIdentity: (_host, cert) => (cert.subject?.CN === target.nodeId ? undefined : new Error(`node API at ${target.addr} presented ${String(cert.subject?.CN)}, not ${target.nodeId}`)),
     }, resolve);
     req.on('timeout', () => req.destroy(new Error(`node ${target.nodeId} at ${target.addr} did not answer within ${timeoutMs} ms`)));
     req.on('error', reject);
-    req.end();
+    req.end(csrPem);
   });
   let body = '';
   for await (const c of res) body += String(c);
-  if (res.statusCode !== 200) throw new Error(`node ${target.nodeId}: ${body}`);
-  return JSON.parse(body) as unknown;
+  if (res.statusCode !== 200) {
+    let message = body;
+    try { message = (JSON.parse(body) as { message: string }).message; } catch { /* keep the text */ }
+    throw new Error(`node ${target.nodeId}: ${message}`);
+  }
+  return body;
 }

@@ -1,30 +1,34 @@
 // This node's part in a swarm: creating one (init), joining one (join over TLS), leaving, and
-// running what a member runs: gossip membership named by node ID, the replicated store carried by
-// it, and on managers the join server. Persisted in <data-dir>/swarm so a restarted agent rejoins.
-// The leader is the alive manager with the lowest node ID: every node computes the same answer
-// from its membership view, so there is nothing to elect.
+// running what a member runs: the managers' Raft store (control-plane.ts: an etcd member on each
+// manager, the cluster's objects on it), gossip membership named by node ID with the endpoint table
+// it carries, and on managers the join server. Persisted in <data-dir>/swarm so a restarted agent
+// rejoins. The leader is whoever holds the etcd lease election; its batches are fenced by it.
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { writeFileDurably } from '../util/durable-file.js';
 import { join } from 'node:path';
-import { caCertDigest, createCa, createKeyAndCsr, loadCertAndKey, saveCertAndKey, signNodeCsr, type NodeRole } from './ca.js';
+import { caCertDigest, createCa, createKeyAndCsr, createKeyAndCsrAsync, loadCertAndKey, saveCertAndKey, signNodeCsr, signNodeCsrAsync, verifyCsrAsync, type CaFiles, type NodeRole } from './ca.js';
+import { clientUrl, ControlPlane, peerUrl, type RaftLocal } from './control-plane.js';
+import { addLearner, promoteLearner, removeMember } from '../etcd/membership.js';
+import { addManagerUser, addWorkerUser } from '../etcd/auth.js';
+import { NO_LEADER_MESSAGE } from '../etcd/client.js';
 import { advertiseManager, type Advertisement } from './discovery.js';
 import { newId } from './ids.js';
 import { initialKeyring, primaryFirst, reportOf, RotationError, type KeyringReport } from './gossip-keys.js';
 import { KeyringController, newGossipKey } from '../controllers/keyring.js';
 import { ALREADY_IN_SWARM, NOT_A_MANAGER, NOT_IN_SWARM, NOT_IN_SWARM_HELP, SwarmError } from './errors.js';
-import { NodeAdmin } from './node-admin.js';
+import { NodeAdmin, type RoleChange } from './node-admin.js';
 import { NodeSignatures } from './node-signatures.js';
 import { endpointOwner } from '../model/endpoint.js';
 import type { Entry } from '../store/entry.js';
 import { PERHAPS_EARLY, type Refusal } from '../store/signing.js';
 import { joinCluster, JoinServer, type Admission } from './join.js';
-import { fetchSettings, NODE_API_PORT, NodeApiServer, type NodeIdentityFiles } from './node-api.js';
+import { NODE_API_PORT, NodeApiServer, requestCertificate, type NodeIdentityFiles } from './node-api.js';
 import type { LogLine, LogOptions } from '../runtime/runtime.js';
 import { Memberlist } from './memberlist.js';
 import { formatToken, newSecret } from './token.js';
 import { Keyring } from './wire/security.js';
 import type { ClusterView } from '../controllers/cluster-view.js';
-import { SETTINGS_KEY, type ClusterSettings } from '../model/cluster.js';
+import { parseJoinSecrets, SECRETS_KEY, SETTINGS_KEY, type ClusterSettings, type JoinSecrets } from '../model/cluster.js';
 import type { Availability, NodeRecord, NodeStatus } from '../model/node.js';
 import { defineClusterTables, type ClusterTables } from '../model/tables.js';
 import { FilePersistence } from '../store/persistence.js';
@@ -47,6 +51,8 @@ interface LocalState {
   listenPort: number;
   gossipKeys: string[];
   peers: string[];
+  /** How to reach the managers' Raft store (and, on a manager, how its member first started). */
+  raft: RaftLocal;
 }
 
 /** What runs on a node while it is in a swarm (the agent's controllers). */
@@ -77,6 +83,10 @@ export interface InitRequest {
 
 export class Swarm {
   private store: ReplicatedStore | undefined;
+  private plane: ControlPlane | undefined;
+  private stopRoleWatch: (() => void) | undefined;
+  private changingRole = false;
+  private secrets: StateTable<JoinSecrets> | undefined;
   private state: GossipStateStore | undefined;
   private tables: ClusterTables | undefined;
   private nodes: StateTable<NodeRecord> | undefined;
@@ -96,7 +106,6 @@ export class Swarm {
   private reapTimer: NodeJS.Timeout | undefined;
   private keyringController: KeyringController | undefined;
   private admin: NodeAdmin | undefined;
-  private catchingUp = false;
 
   constructor(private readonly opts: SwarmOptions) {
     this.dir = join(opts.dataDir, 'swarm');
@@ -131,13 +140,11 @@ export class Swarm {
 
   /**
    * Joins the known peers again after a restart. The gossip key may have been rotated while this
-   * node was down, and then no peer could understand it: so it first catches up the settings from a
-   * manager over TLS (one small request, a no-op when nothing changed), lets the keyring follow them,
-   * and only then joins.
+   * node was down, and then no peer could understand it: but the settings came from the managers'
+   * store over TLS as the node started, so it lets the keyring follow them first, and only then joins.
    */
   private async rejoin(peers: string[]): Promise<void> {
     const join = () => this.gossip?.join(peers).catch(() => 0) ?? Promise.resolve(0);
-    await this.catchUpSettings();
     await this.keyringController?.settle();
     if ((await join()) === 0) this.opts.log.warn({ peers }, 'could not reach any known peer; waiting for them');
   }
@@ -148,17 +155,29 @@ export class Swarm {
     const nodeId = newId();
     const clusterId = newId();
     const { keyPem, csrPem } = createKeyAndCsr();
-    const node = { certPem: signNodeCsr(ca, csrPem, { nodeId, role: 'manager', clusterId, addr: req.advertiseAddr }), keyPem };
+    const node = { certPem: signNodeCsr(ca, csrPem, { nodeId, role: 'manager', clusterId, addr: req.advertiseAddr, etcdNames: true }), keyPem };
     mkdirSync(join(this.dir, 'certs'), { recursive: true, mode: 0o700 });
-    saveCertAndKey(join(this.dir, 'certs'), 'ca', ca);
+    // The CA's key goes to the managers' store (every manager signs); only its certificate stays here.
+    writeFileDurably(join(this.dir, 'certs', 'ca.crt'), ca.certPem, 0o644);
     saveCertAndKey(join(this.dir, 'certs'), 'node', node);
     const gossipKey = newGossipKey();
-    this.local = { clusterId, nodeId, advertiseAddr: req.advertiseAddr, listenPort: req.listenPort, gossipKeys: [gossipKey], peers: [`${req.advertiseAddr}:${this.opts.gossipPort}`] };
+    rmSync(this.raftDir, { recursive: true, force: true });
+    this.local = {
+      clusterId, nodeId, advertiseAddr: req.advertiseAddr, listenPort: req.listenPort, gossipKeys: [gossipKey], peers: [`${req.advertiseAddr}:${this.opts.gossipPort}`],
+      raft: { endpoints: [clientUrl(req.advertiseAddr)], member: { initialCluster: `${nodeId}=${peerUrl(req.advertiseAddr)}`, state: 'new' } },
+    };
     this.saveLocal();
-    await this.run();
-    const now = new Date().toISOString();
-    await this.settings!.put(SETTINGS_KEY, { id: clusterId, createdAt: now, workerSecret: newSecret(), managerSecret: newSecret(), caDigest: caCertDigest(ca.certPem), defaultAddrPool: req.defaultAddrPool, subnetSize: req.subnetSize, gossip: initialKeyring(gossipKey, now) });
-    await this.putSelf('manager', now);
+    try {
+      await this.run({ bootstrap: true, beforeMember: async () => {
+        const now = new Date().toISOString();
+        await this.secrets!.put(SECRETS_KEY, { workerSecret: newSecret(), managerSecret: newSecret(), caCertPem: ca.certPem, caKeyPem: ca.keyPem });
+        await this.settings!.put(SETTINGS_KEY, { id: clusterId, createdAt: now, caDigest: caCertDigest(ca.certPem), defaultAddrPool: req.defaultAddrPool, subnetSize: req.subnetSize, gossip: initialKeyring(gossipKey, now) });
+        await this.putSelf('manager', now);
+      } });
+    } catch (err) {
+      await this.abandon();
+      throw err;
+    }
     await this.opts.member?.initCluster?.(this.view());
     return nodeId;
   }
@@ -175,12 +194,22 @@ export class Swarm {
     mkdirSync(join(this.dir, 'certs'), { recursive: true, mode: 0o700 });
     writeFileDurably(join(this.dir, 'certs', 'ca.crt'), grant.caCert, 0o644);
     saveCertAndKey(join(this.dir, 'certs'), 'node', { certPem: grant.nodeCert, keyPem: grant.keyPem });
-    this.local = { clusterId: grant.clusterId, nodeId: grant.nodeId, advertiseAddr: req.advertiseAddr, listenPort: req.listenPort, gossipKeys: grant.gossipKeys, peers: grant.peers };
+    rmSync(this.raftDir, { recursive: true, force: true });
+    this.local = {
+      clusterId: grant.clusterId, nodeId: grant.nodeId, advertiseAddr: req.advertiseAddr, listenPort: req.listenPort, gossipKeys: grant.gossipKeys, peers: grant.peers,
+      raft: { endpoints: grant.raft.endpoints, ...(grant.role === 'manager' ? { member: { initialCluster: grant.raft.initialCluster!, state: 'existing' as const } } : {}) },
+    };
     this.saveLocal();
-    await this.run();
+    try {
+      await this.run();
+    } catch (err) {
+      await this.abandon();
+      throw err;
+    }
     await this.gossip!.join(grant.peers);
-    // The manager recorded us; our own record also goes out by gossip as soon as we are in.
-    await this.putSelf(grant.role, new Date().toISOString());
+    // The manager that admitted us wrote our node record; a manager joins Raft as a learner and becomes
+    // a voter once it has caught up.
+    if (grant.role === 'manager') void this.promoteSelf();
     return grant.role;
   }
 
@@ -194,8 +223,10 @@ export class Swarm {
         : 'Removing this node leaves fewer managers to keep the swarm available.';
       throw new SwarmError(`You are attempting to leave the swarm on a node that is participating as a manager. ${reason} Use \`--force\` to ignore this message.`, 503);
     }
+    if (me?.role === 'manager') await this.leaveRaft();
     await this.stop('leave');
     rmSync(this.dir, { recursive: true, force: true });
+    rmSync(this.raftDir, { recursive: true, force: true });
     rmSync(join(this.opts.dataDir, 'store'), { recursive: true, force: true });
     this.local = undefined;
   }
@@ -209,6 +240,8 @@ export class Swarm {
       if (reason === 'leave') await this.gossip.leave(2000);
       await this.gossip.shutdown();
     }
+    this.stopRoleWatch?.();
+    this.stopRoleWatch = undefined;
     if (this.reconnectTimer) clearInterval(this.reconnectTimer);
     if (this.reapTimer) clearInterval(this.reapTimer);
     await this.keyringController?.stop();
@@ -220,6 +253,9 @@ export class Swarm {
     this.nodeApi = undefined;
     this.replicator?.close();
     this.store?.close();
+    await this.plane?.stop();
+    this.plane = undefined;
+    this.secrets = undefined;
     this.gossip = undefined;
     this.joinServer = undefined;
     this.store = undefined;
@@ -232,7 +268,8 @@ export class Swarm {
 
   requireManager(): void {
     if (!this.local) throw new SwarmError(NOT_IN_SWARM_HELP, 503);
-    if (this.nodes!.get(this.local.nodeId)?.value.role !== 'manager') throw new SwarmError(NOT_A_MANAGER, 503);
+    if (!this.plane?.isManager || this.nodes!.get(this.local.nodeId)?.value.role !== 'manager') throw new SwarmError(NOT_A_MANAGER, 503);
+    if (!this.plane.hasQuorum) throw new SwarmError(NO_LEADER_MESSAGE, 503);
   }
 
   clusterSettings(): ClusterSettings | undefined {
@@ -246,8 +283,9 @@ export class Swarm {
 
   joinTokens(): { Worker: string; Manager: string } {
     const s = this.clusterSettings();
-    if (!s) throw new SwarmError('the cluster settings have not reached this node yet; try again in a moment', 503);
-    return { Worker: formatToken(s.caDigest, s.workerSecret), Manager: formatToken(s.caDigest, s.managerSecret) };
+    const secrets = this.secrets?.get(SECRETS_KEY)?.value;
+    if (!s || !secrets) throw new SwarmError('the cluster settings have not reached this node yet; try again in a moment', 503);
+    return { Worker: formatToken(s.caDigest, secrets.workerSecret), Manager: formatToken(s.caDigest, secrets.managerSecret) };
   }
 
   /** Starts replacing the gossip key; the leader finishes it once every alive node has each step (gossip-keys.ts). */
@@ -266,8 +304,9 @@ export class Swarm {
   }
 
   async rotateToken(which: 'worker' | 'manager'): Promise<void> {
-    const s = this.clusterSettings()!;
-    await this.settings!.put(SETTINGS_KEY, which === 'worker' ? { ...s, workerSecret: newSecret() } : { ...s, managerSecret: newSecret() });
+    const s = this.secrets?.get(SECRETS_KEY)?.value;
+    if (!s) throw new SwarmError('the join secrets have not reached this manager yet; try again in a moment', 503);
+    await this.secrets!.put(SECRETS_KEY, which === 'worker' ? { ...s, workerSecret: newSecret() } : { ...s, managerSecret: newSecret() });
   }
 
   nodeRecords(): NodeRecord[] {
@@ -286,7 +325,26 @@ export class Swarm {
 
   /** Updates a node's spec (role, availability, labels) if `version` still matches, like Docker's optimistic update. */
   updateNode(id: string, version: number, spec: { role: NodeRole; availability: Availability; labels: Record<string, string> }): Promise<void> {
-    return this.requireAdmin().update(id, version, spec);
+    return this.requireAdmin().update(id, version, spec, this.raftRoleChange());
+  }
+
+  /**
+   * A promotion grants the node the managers' permissions before its record says manager (the node
+   * then gets a manager certificate and adds its own member); a demotion removes its member before
+   * the record changes and takes the permissions away after (the record's write may be the demoted
+   * manager's own).
+   */
+  private raftRoleChange(): RoleChange {
+    const client = () => this.plane!.client;
+    return {
+      before: async (record, role) => {
+        if (role === 'manager') await addManagerUser(client(), record.id);
+        else await removeMember(client(), record.id, { timeoutMs: 15_000 });
+      },
+      after: async (record, role) => {
+        if (role === 'worker') await addWorkerUser(client(), record.id);
+      },
+    };
   }
 
   /** Removes a node from the cluster's records: only a node that is down, unless forced. */
@@ -307,8 +365,9 @@ export class Swarm {
     return m.state === 'alive' || m.state === 'suspect' ? 'ready' : 'down';
   }
 
+  /** The manager holding the leader election (known on managers; workers do not read the election). */
   leaderId(): string | undefined {
-    return this.nodeRecords().filter((n) => n.role === 'manager' && this.nodeState(n.id) === 'ready').map((n) => n.id).sort()[0];
+    return this.plane?.leader()?.nodeId;
   }
 
   /** This node's certificate, key and the cluster's CA, for calling other nodes' node API. */
@@ -317,7 +376,7 @@ export class Swarm {
   }
 
   isLeader(): boolean {
-    return this.local !== undefined && this.leaderId() === this.local.nodeId;
+    return this.plane?.isLeader ?? false;
   }
 
   selfAddr(): string | undefined {
@@ -327,42 +386,9 @@ export class Swarm {
   /** Retries members that are down, through the addresses the node table knows (as Serf reconnects failed members). */
   private reconnect(): void {
     if (!this.gossip || !this.local) return;
-    if (this.isolated()) void this.catchUpSettings();
     const down = this.nodeRecords().filter((n) => n.id !== this.local!.nodeId && this.nodeState(n.id) !== 'ready');
     const pick = down[Math.floor(Math.random() * down.length)];
     if (pick) void this.gossip.join([`${pick.addr}:${this.opts.gossipPort}`]).catch(() => {});
-  }
-
-  /** No other member answers while the node table knows others: perhaps the gossip key moved on while this node was away. */
-  private isolated(): boolean {
-    const self = this.local?.nodeId;
-    const alive = this.gossip?.members.list().filter((m) => m.name !== self && m.state === 'alive').length ?? 0;
-    return alive === 0 && this.nodeRecords().some((n) => n.id !== self);
-  }
-
-  /**
-   * Asks the managers for the cluster settings over the node API (mutual TLS with this node's
-   * certificate), all at once, and merges the first answer (it wins only if newer, as any merge): a
-   * node that was down while the gossip key was rotated learns the new keyring this way, the keyring
-   * controller applies it, and gossip works again. At most one attempt at a time.
-   */
-  private async catchUpSettings(): Promise<void> {
-    if (this.catchingUp || !this.identity || !this.store) return;
-    this.catchingUp = true;
-    try {
-      const identity = this.identity;
-      const managers = this.nodeRecords().filter((n) => n.role === 'manager' && n.id !== this.local?.nodeId);
-      if (managers.length === 0) return;
-      // Every manager at once; the first answer counts (a manager that is down costs no waiting).
-      try {
-        const { m, entry } = await Promise.any(managers.map((m) => fetchSettings(identity, { nodeId: m.id, addr: m.addr }, tunables.settingsCatchUpTimeoutMs).then((entry) => ({ m, entry }))));
-        if ((this.store?.merge([entry]).applied.length ?? 0) > 0) this.opts.log.info({ manager: m.hostname }, 'caught up the cluster settings (the gossip keyring) from a manager over TLS');
-      } catch (err) {
-        this.opts.log.debug({ errors: (err as AggregateError).errors?.map((e: Error) => e.message) }, 'no manager gave the cluster settings');
-      }
-    } finally {
-      this.catchingUp = false;
-    }
   }
 
   // ---- running ----
@@ -380,19 +406,32 @@ export class Swarm {
     });
   }
 
-  private async run(): Promise<void> {
+  private get raftDir(): string {
+    return join(this.opts.dataDir, 'etcd');
+  }
+
+  /**
+   * Starts what a member runs: the Raft store first (a manager's member, then the copies), gossip,
+   * the keyring, the node API, on managers the join server, then the controllers. `beforeMember` runs
+   * once the store is up and before anything serves: init writes the new cluster's records there.
+   */
+  private async run(opts: { bootstrap?: boolean; beforeMember?: () => Promise<void> } = {}): Promise<void> {
     const l = this.local!;
-    const ca = loadCertAndKey(join(this.dir, 'certs'), 'ca');
-    const node = loadCertAndKey(join(this.dir, 'certs'), 'node');
-    const caCertFile = join(this.dir, 'certs', 'ca.crt');
-    if (!node || !existsSync(caCertFile)) throw new SwarmError(`this node's certificate or the cluster's CA is missing from ${join(this.dir, 'certs')}: leave the swarm (\`shoal swarm leave --force\`) and join it again`, 500);
+    const certs = join(this.dir, 'certs');
+    const node = loadCertAndKey(certs, 'node');
+    const caCertFile = join(certs, 'ca.crt');
+    if (!node || !existsSync(caCertFile)) throw new SwarmError(`this node's certificate or the cluster's CA is missing from ${certs}: leave the swarm (\`shoal swarm leave --force\`) and join it again`, 500);
+    if (!l.raft) throw new SwarmError('this node joined its swarm before shoal kept the cluster\'s state on etcd: leave the swarm (`shoal swarm leave --force`) and init or join again', 500);
     const caCert = readFileSync(caCertFile, 'utf8');
+    this.plane = new ControlPlane({ nodeId: l.nodeId, clusterId: l.clusterId, addr: l.advertiseAddr, certsDir: certs, dir: this.raftDir, local: l.raft, bootstrap: opts.bootstrap === true, log: this.opts.log });
+    await this.plane.start();
     this.store = new ReplicatedStore({
       node: l.nodeId, persistence: new FilePersistence(join(this.opts.dataDir, 'store')),
       signed: { tables: SIGNED_TABLES, ...this.signatures(node.keyPem, caCert) },
     });
     this.state = new GossipStateStore(this.store);
-    this.tables = defineClusterTables(this.state);
+    this.tables = defineClusterTables({ objects: this.plane.objects, nodes: this.plane.nodes, gossip: this.state });
+    this.secrets = this.plane.secrets?.table('join', parseJoinSecrets);
     this.nodes = this.tables.nodes;
     this.settings = this.tables.settings;
     this.statuses = this.tables.nodeStatus;
@@ -411,6 +450,7 @@ export class Swarm {
     this.reconnectTimer.unref();
     this.reapTimer = setInterval(() => this.store?.reap(), tunables.tombstoneReapIntervalMs);
     this.reapTimer.unref();
+    await opts.beforeMember?.();
     this.keyringController = new KeyringController({
       nodeId: l.nodeId, keyring: this.keyring, settings: this.settings, statuses: this.statuses, certPem: node.certPem, log: this.opts.log.child({ component: 'keyring' }),
       isLeader: () => this.isLeader(),
@@ -419,37 +459,136 @@ export class Swarm {
       onMembership: (fn) => this.onMembership(fn),
     });
     this.keyringController.start();
-    {
-      this.identity = { caCert, node };
-      this.nodeApi = new NodeApiServer(this.identity, {
-        isManager: (id) => this.nodes?.get(id)?.value.role === 'manager',
-        isMember: (id) => this.nodes?.get(id) !== undefined,
-        settings: () => (this.nodes?.get(l.nodeId)?.value.role === 'manager' ? this.store?.entry('cluster', SETTINGS_KEY) : undefined),
-        logs: (taskId, opts) => {
-          if (!this.opts.member?.logs) throw Object.assign(new Error('this node runs no tasks'), { code: 'NOT_FOUND' });
-          return this.opts.member.logs(taskId, opts);
-        },
-      }, this.opts.log.child({ component: 'node-api' }));
-      await this.nodeApi.listen(NODE_API_PORT, l.advertiseAddr);
-    }
-    if (ca) {
-      this.joinServer = new JoinServer({
-        ca, node, authority: {
-          currentSecrets: () => {
-            const s = this.clusterSettings();
-            return s ? { worker: s.workerSecret, manager: s.managerSecret } : { worker: '', manager: '' };
-          },
-          admit: async (req) => this.admit(req),
-        },
-      });
-      await this.joinServer.listen(l.listenPort, l.advertiseAddr);
-      this.advert = await advertiseManager({ addr: l.advertiseAddr, port: l.listenPort, caDigest: caCertDigest(ca.certPem), nodeId: l.nodeId, log: this.opts.log.child({ component: 'mdns' }) })
-        .catch((err: Error) => void this.opts.log.warn({ err: err.message }, 'not advertising this manager by mDNS; joiners must give its address'));
-    }
+    this.identity = { caCert, node };
+    this.nodeApi = new NodeApiServer(this.identity, {
+      isManager: (id) => this.nodes?.get(id)?.value.role === 'manager',
+      isMember: (id) => this.nodes?.get(id) !== undefined,
+      signCertificate: (id, csr) => this.signCertificate(id, csr),
+      logs: (taskId, opts) => {
+        if (!this.opts.member?.logs) throw Object.assign(new Error('this node runs no tasks'), { code: 'NOT_FOUND' });
+        return this.opts.member.logs(taskId, opts);
+      },
+    }, this.opts.log.child({ component: 'node-api' }));
+    await this.nodeApi.listen(NODE_API_PORT, l.advertiseAddr);
+    if (this.plane.isManager) await this.startJoinServer(node);
     if (this.opts.member) {
       await this.opts.member.start(this.view());
       this.memberRunning = true;
     }
+    this.stopRoleWatch = this.nodes.watch((c) => { if (c.key === l.nodeId) this.followRole(); });
+    this.followRole();
+  }
+
+  /** A certificate for a member's CSR, for the role and address its record has now (managers only). */
+  private async signCertificate(nodeId: string, csrPem: string): Promise<string> {
+    const secrets = this.plane?.isManager ? this.secrets?.get(SECRETS_KEY)?.value : undefined;
+    if (!secrets) throw Object.assign(new Error('this node is not a manager holding the cluster CA'), { code: 'NOT_FOUND' });
+    const record = this.nodes?.get(nodeId)?.value;
+    if (!record) throw new Error(`node ${nodeId} is not in this swarm`);
+    await verifyCsrAsync(csrPem);
+    return signNodeCsrAsync({ certPem: secrets.caCertPem, keyPem: secrets.caKeyPem }, csrPem, { nodeId, role: record.role, clusterId: this.local!.clusterId, addr: record.addr, etcdNames: true });
+  }
+
+  /** When this node's record names another role than the one it runs (promoted, demoted), it changes over. */
+  private followRole(): void {
+    const want = this.nodes?.get(this.local?.nodeId ?? '')?.value.role;
+    const have = this.plane?.isManager ? 'manager' : 'worker';
+    if (!want || want === have || this.changingRole) return;
+    this.changingRole = true;
+    void this.becomeRole(want)
+      .catch((err: Error) => this.opts.log.error({ err: err.message, role: want }, 'could not change this node\'s role; it keeps running as before'))
+      .finally(() => { this.changingRole = false; });
+  }
+
+  /**
+   * Runs as the role the record now says: a certificate for it from a manager, then on a promotion
+   * this node's own etcd member (added as a learner, a voter once caught up), on a demotion none;
+   * the member's parts restart over it (tasks keep running, as across an agent restart).
+   */
+  private async becomeRole(role: NodeRole): Promise<void> {
+    const l = this.local!;
+    this.opts.log.info({ role }, 'this node\'s role changed; changing over');
+    await this.renewCertificate();
+    const others = this.nodeRecords().filter((n) => n.role === 'manager' && n.id !== l.nodeId).map((n) => clientUrl(n.addr));
+    if (role === 'manager') {
+      const learner = await addLearner(this.plane!.client, l.nodeId, peerUrl(l.advertiseAddr));
+      l.raft = { endpoints: others, member: { initialCluster: learner.initialCluster, state: 'existing' } };
+    } else {
+      l.raft = { endpoints: others };
+    }
+    this.saveLocal();
+    await this.stop('shutdown');
+    rmSync(this.raftDir, { recursive: true, force: true });
+    await this.run();
+    const peers = this.nodeRecords().filter((n) => n.id !== l.nodeId).map((n) => `${n.addr}:${this.opts.gossipPort}`);
+    await this.gossip?.join(peers).catch(() => 0);
+    if (role === 'manager') await this.promoteSelf();
+    this.opts.log.info({ role }, 'this node now runs as its new role');
+  }
+
+  /** A new key and certificate signed by a manager for this node's current role (every manager asked at once). */
+  private async renewCertificate(): Promise<void> {
+    const identity = this.identity!;
+    const managers = this.nodeRecords().filter((n) => n.role === 'manager' && n.id !== this.local!.nodeId);
+    const { keyPem, csrPem } = await createKeyAndCsrAsync();
+    const certPem = await Promise.any(managers.map((m) => requestCertificate(identity, { nodeId: m.id, addr: m.addr }, csrPem, tunables.certificateRequestTimeoutMs)))
+      .catch((err: AggregateError) => { throw new Error(`no manager signed a new certificate: ${err.errors.map((e: Error) => e.message).join('; ')}`); });
+    saveCertAndKey(join(this.dir, 'certs'), 'node', { certPem, keyPem });
+  }
+
+  /** On a manager: admits joiners, signing with the CA the managers' store holds. */
+  private async startJoinServer(node: CaFiles): Promise<void> {
+    const l = this.local!;
+    const secrets = this.secrets?.get(SECRETS_KEY)?.value;
+    if (!secrets) {
+      this.opts.log.warn('the join secrets are not in the managers\' store; this manager admits no nodes');
+      return;
+    }
+    const ca = { certPem: secrets.caCertPem, keyPem: secrets.caKeyPem };
+    this.joinServer = new JoinServer({
+      ca, node, authority: {
+        currentSecrets: () => {
+          const s = this.secrets?.get(SECRETS_KEY)?.value;
+          return s ? { worker: s.workerSecret, manager: s.managerSecret } : { worker: '', manager: '' };
+        },
+        admit: async (req) => this.admit(req),
+      },
+    });
+    await this.joinServer.listen(l.listenPort, l.advertiseAddr);
+    this.advert = await advertiseManager({ addr: l.advertiseAddr, port: l.listenPort, caDigest: caCertDigest(ca.certPem), nodeId: l.nodeId, log: this.opts.log.child({ component: 'mdns' }) })
+      .catch((err: Error) => void this.opts.log.warn({ err: err.message }, 'not advertising this manager by mDNS; joiners must give its address'));
+  }
+
+  /** A manager that joined as a Raft learner asks to become a voter once its member has caught up. */
+  private async promoteSelf(): Promise<void> {
+    const plane = this.plane;
+    if (!plane) return;
+    try {
+      const r = await promoteLearner(plane.client, this.local!.nodeId);
+      this.opts.log.info({ attempts: r.attempts, ms: r.ms }, 'this manager\'s etcd member is a voter');
+    } catch (err) {
+      this.opts.log.error({ err: (err as Error).message }, 'could not make this manager\'s etcd member a voter; it stays a learner');
+    }
+  }
+
+  /** A manager leaving (forced): its member leaves the Raft cluster first, so the others do not count it. */
+  private async leaveRaft(): Promise<void> {
+    const plane = this.plane;
+    const others = this.nodeRecords().some((n) => n.role === 'manager' && n.id !== this.local!.nodeId);
+    if (!plane || !others) return;
+    try {
+      await removeMember(plane.client, this.local!.nodeId, { timeoutMs: 10_000 });
+    } catch (err) {
+      this.opts.log.warn({ err: (err as Error).message }, 'could not remove this manager\'s etcd member; the other managers still count it');
+    }
+  }
+
+  /** Undoes a failed init or join: stops what started and forgets the swarm. */
+  private async abandon(): Promise<void> {
+    await this.stop('leave').catch(() => undefined);
+    rmSync(this.dir, { recursive: true, force: true });
+    rmSync(this.raftDir, { recursive: true, force: true });
+    this.local = undefined;
   }
 
   /**
@@ -511,10 +650,20 @@ export class Swarm {
   }
 
   private async admit(req: { nodeName: string; advertiseAddr: string; role: NodeRole }): Promise<Admission> {
+    const plane = this.plane!;
     const id = newId();
     const now = new Date().toISOString();
+    // Its etcd user first: once the record exists, the node may connect at any moment.
+    if (req.role === 'manager') await addManagerUser(plane.client, id);
+    else await addWorkerUser(plane.client, id);
+    const learner = req.role === 'manager' ? await addLearner(plane.client, id, peerUrl(req.advertiseAddr)) : undefined;
     await this.nodes!.put(id, { id, hostname: req.nodeName, role: req.role, availability: 'active', labels: {}, addr: req.advertiseAddr, engineVersion: packageVersion, createdAt: now, updatedAt: now });
     const keys = this.clusterSettings() ? primaryFirst(this.clusterSettings()!.gossip) : this.local!.gossipKeys;
-    return { nodeId: id, clusterId: this.local!.clusterId, gossipKeys: keys, peers: [`${this.local!.advertiseAddr}:${this.opts.gossipPort}`] };
+    const endpoints = this.nodeRecords().filter((n) => n.role === 'manager' && n.id !== id).map((n) => clientUrl(n.addr));
+    return {
+      nodeId: id, clusterId: this.local!.clusterId, gossipKeys: keys, peers: [`${this.local!.advertiseAddr}:${this.opts.gossipPort}`],
+      raft: { endpoints, ...(learner ? { initialCluster: learner.initialCluster } : {}) },
+    };
   }
+
 }

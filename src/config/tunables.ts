@@ -8,17 +8,17 @@ export const tunables = {
   // ---- membership (gossip) ----
   /** How often a down member is retried. Serf uses 30 s; NetworkDB 1 s; a few seconds heals a LAN partition quickly without load. */
   reconnectIntervalMs: 3_000,
+  /** How often a manager asks its etcd member whether it has a Raft leader (its /health, on loopback,
+   * answers in milliseconds): `node ls` and writes refuse with Docker's no-leader message within this. */
+  quorumCheckIntervalMs: 1_000,
+  /** How long a node waits for a manager to sign its CSR (promotion, demotion): signing takes ~50 ms. */
+  certificateRequestTimeoutMs: 5_000,
   /** How often tombstones older than the store's TTL are reaped (NetworkDB checks every 5 s). */
   tombstoneReapIntervalMs: 5_000,
   /** How often the leader checks whether a gossip key rotation can move on (a step needs one gossip round trip). */
   keyRotationTickMs: 1_000,
   /** The leader replaces the gossip key this often, as swarmkit's key manager does (keyRotationInterval, 12 h). */
   gossipKeyRotationIntervalMs: 12 * 3600_000,
-  /**
-   * How long a node that hears no one waits for a manager's node API when it asks for the cluster
-   * settings (the gossip keyring it may have missed while down): a LAN answers in milliseconds.
-   */
-  settingsCatchUpTimeoutMs: 2_000,
 
   // ---- the replicated tables' anti-entropy ----
   /** How often this node sends a peer its digest: one small packet a second. */

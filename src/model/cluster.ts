@@ -1,6 +1,7 @@
-// The cluster-wide settings (the `cluster` table, key 'settings'): identity, join secrets, the CA's
-// digest, the address pool networks are carved from, and the desired gossip keyring (whose
-// rotation steps src/cluster/gossip-keys.ts computes).
+// The cluster-wide settings (the `cluster` table, key 'settings'): identity, the CA's digest, the
+// address pool networks are carved from, and the desired gossip keyring (whose rotation steps
+// src/cluster/gossip-keys.ts computes); every node reads them. And the managers' secrets (the
+// `join` table, key 'secrets'): the join tokens' secrets and the CA's key, which only managers read.
 
 /** The desired gossip keyring: what every node should hold. */
 export interface GossipKeyring {
@@ -25,8 +26,6 @@ export const SETTINGS_KEY = 'settings';
 export interface ClusterSettings {
   id: string;
   createdAt: string;
-  workerSecret: string;
-  managerSecret: string;
   caDigest: string;
   defaultAddrPool: string[];
   subnetSize: number;
@@ -36,8 +35,27 @@ export interface ClusterSettings {
 
 export function parseSettings(v: unknown): ClusterSettings {
   const s = v as Partial<ClusterSettings>;
-  if (typeof s?.id !== 'string' || typeof s.workerSecret !== 'string' || typeof s.managerSecret !== 'string' || typeof s.caDigest !== 'string') throw new Error('cluster settings need id, secrets and CA digest');
+  if (typeof s?.id !== 'string' || typeof s.caDigest !== 'string') throw new Error('cluster settings need id and CA digest');
   const g = s.gossip as Partial<GossipKeyring> | undefined;
   if (!g || !Array.isArray(g.keys) || g.keys.length === 0 || g.keys.some((k) => typeof k !== 'string') || typeof g.primary !== 'string' || !g.keys.includes(g.primary)) throw new Error('cluster settings need a gossip keyring whose primary is one of its keys');
   return s as ClusterSettings;
+}
+
+export const SECRETS_KEY = 'secrets';
+
+/** What only managers may read: the join tokens' secrets and the CA (certificate and key), so that
+ * every manager can admit nodes and sign certificates. */
+export interface JoinSecrets {
+  workerSecret: string;
+  managerSecret: string;
+  caCertPem: string;
+  caKeyPem: string;
+}
+
+export function parseJoinSecrets(v: unknown): JoinSecrets {
+  const s = v as Partial<JoinSecrets>;
+  for (const k of ['workerSecret', 'managerSecret', 'caCertPem', 'caKeyPem'] as const) {
+    if (typeof s?.[k] !== 'string' || s[k] === '') throw new Error(`the join secrets need ${k}`);
+  }
+  return s as JoinSecrets;
 }

@@ -1,5 +1,8 @@
-// The cluster's tables on the state store, typed, and who writes each (one writer role per entry:
-// docs/decisions/0006-cluster-objects.md). Controllers and the API reach tables only here.
+// The cluster's tables on the state stores, typed, and who writes each (one writer role per entry:
+// docs/decisions/0006-cluster-objects.md). Three stores hold them: the managers' objects (on etcd:
+// managers write, every node reads), what each node reports about itself (on etcd, under a prefix
+// only that node may write), and the endpoints every node plumbs (gossip, signed by their owner).
+// Controllers and the API reach tables only here.
 import type { StateStore, StateTable } from '../store/state.js';
 import { parseSettings, type ClusterSettings } from './cluster.js';
 import { parseEndpoint, type EndpointRecord } from './endpoint.js';
@@ -36,23 +39,46 @@ export interface ClusterTables extends ObjectTables {
   nodeStatus: StateTable<NodeStatus>;
 }
 
-export function defineObjectTables(store: StateStore): ObjectTables {
+/** Where each kind of table lives (one store may play every part, as in unit tests). */
+export interface TableStores {
+  /** Managers write, every node reads: etcd under /shoal/objects/. */
+  objects: StateStore;
+  /** Each node writes its own entries: etcd under /shoal/nodes/<id>/ (ownerOfEntry places them). */
+  nodes: StateStore;
+  /** The endpoints of service discovery: gossip, as Docker's NetworkDB. */
+  gossip: StateStore;
+}
+
+function storesOf(s: StateStore | TableStores): TableStores {
+  return 'objects' in s ? s : { objects: s, nodes: s, gossip: s };
+}
+
+/** The node an entry of a per-node table belongs to (the one allowed to write it). */
+export function ownerOfEntry(table: string, key: string, value: unknown): string {
+  if (table === 'node-status') return key;
+  if (table === 'task-status') return (value as { nodeId?: unknown } | undefined)?.nodeId as string;
+  throw new Error(`table '${table}' is not kept per node`);
+}
+
+export function defineObjectTables(stores: StateStore | TableStores): ObjectTables {
+  const s = storesOf(stores);
   return {
-    networks: store.table('networks', parseNetworkSpec),
-    networkAllocations: store.table('network-allocations', parseNetworkAllocation),
-    services: store.table('services', parseServiceRecord),
-    serviceEndpoints: store.table('service-endpoints', parseServiceEndpoint),
-    tasks: store.table('tasks', parseTask),
-    taskStatus: store.table('task-status', parseTaskStatus),
-    endpoints: store.table('endpoints', parseEndpoint),
+    networks: s.objects.table('networks', parseNetworkSpec),
+    networkAllocations: s.objects.table('network-allocations', parseNetworkAllocation),
+    services: s.objects.table('services', parseServiceRecord),
+    serviceEndpoints: s.objects.table('service-endpoints', parseServiceEndpoint),
+    tasks: s.objects.table('tasks', parseTask),
+    taskStatus: s.nodes.table('task-status', parseTaskStatus),
+    endpoints: s.gossip.table('endpoints', parseEndpoint),
   };
 }
 
-export function defineClusterTables(store: StateStore): ClusterTables {
+export function defineClusterTables(stores: StateStore | TableStores): ClusterTables {
+  const s = storesOf(stores);
   return {
-    ...defineObjectTables(store),
-    nodes: store.table('nodes', parseNode),
-    settings: store.table('cluster', parseSettings),
-    nodeStatus: store.table('node-status', parseNodeStatus),
+    ...defineObjectTables(s),
+    nodes: s.objects.table('nodes', parseNode),
+    settings: s.objects.table('cluster', parseSettings),
+    nodeStatus: s.nodes.table('node-status', parseNodeStatus),
   };
 }

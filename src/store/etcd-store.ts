@@ -7,13 +7,17 @@
 // leader's election key: a deposed leader's commit fails and changes nothing) and by the mod
 // revisions its writes were decided against (a key changed meanwhile by anyone else fails it too).
 // Values that fail their table's parser are never written; one that arrives by watch anyway (a
-// bad peer, a hand edit) is dropped, counted and logged once per key.
+// bad peer, a hand edit) is dropped, counted and logged once per key. Keys are `<prefix><table>/<key>`,
+// or, for what each node writes about itself, `<prefix><owner>/<table>/<key>` (the `owners` option),
+// where etcd's RBAC lets only the owner write; an entry whose value names another owner than the
+// prefix it sits under is dropped the same way, whatever the writer's permissions allowed.
 import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from 'etcd3';
 import type { CallOptions } from '@grpc/grpc-js';
 import { EventEmitter } from 'node:events';
 import { CollectingBatch } from './batch.js';
 import { StateError, type Batch, type Change, type Item, type Parser, type StateStore, type StateTable } from './state.js';
 import type { Logger } from '../util/log.js';
+import { classifyEtcdError, swarmErrorMessage } from '../etcd/client.js';
 
 /** etcd's default --max-txn-ops: a transaction with more operations is refused. */
 export const MAX_TXN_OPS = 128;
@@ -28,6 +32,9 @@ export interface Fence {
 
 export interface EtcdStateStoreOptions {
   client: Etcd3;
+  /** Loads and watches through this client instead, with serializable reads: one without `hasleader`
+   * lets a node load the copy of a member that has lost its leader (stale, but what it last knew). */
+  reader?: Etcd3;
   /** Where the tables live, ending in '/': `/shoal/objects/`. */
   prefix: string;
   log: Logger;
@@ -35,9 +42,17 @@ export interface EtcdStateStoreOptions {
   fence?: () => Fence | undefined;
   /** Options for each call (a deadline, `hasleader` metadata). */
   callOptions?: () => CallOptions;
+  /** Tables under per-node prefixes: the node a value belongs to (it is written under `<prefix><owner>/`). */
+  owners?: (table: string, key: string, value: unknown) => string;
+  /**
+   * Writes show in this node's copy at once, before etcd has them, and one key's writes reach etcd in
+   * the order they were made: for entries only this node writes (its own status), whose writer plans
+   * its next step from what it last wrote. A write that fails is taken back out of the copy.
+   */
+  localFirst?: boolean;
 }
 
-type Stored = { item: Item<unknown>; mod: string };
+type Stored = { item: Item<unknown>; mod: string; fullKey: string };
 
 export class EtcdStateStore implements StateStore {
   private readonly tables = new Map<string, EtcdTable<unknown>>();
@@ -66,6 +81,10 @@ export class EtcdStateStore implements StateStore {
     this.watcher = undefined;
   }
 
+  get localFirst(): boolean {
+    return this.o.localFirst === true;
+  }
+
   /** The revision this node's copy is at. */
   get currentRevision(): number {
     return this.revision;
@@ -88,8 +107,20 @@ export class EtcdStateStore implements StateStore {
 
   // ---- writing ----
 
-  keyOf(table: string, key: string): string {
-    return `${this.o.prefix}${table}/${key}`;
+  /** Where a key is or would be deleted: undefined when, under per-node prefixes, nothing holds it. */
+  placedAt(table: string, key: string): string | undefined {
+    if (!this.o.owners) return this.keyOf(table, key);
+    return (this.tables.get(table) as EtcdTable<unknown> | undefined)?.fullKeyOf(key);
+  }
+
+  /** The etcd key of a table's key: where it is now, or where a write of `value` puts it. */
+  keyOf(table: string, key: string, value?: unknown): string {
+    if (!this.o.owners) return `${this.o.prefix}${table}/${key}`;
+    const current = (this.tables.get(table) as EtcdTable<unknown> | undefined)?.fullKeyOf(key);
+    if (value === undefined && current !== undefined) return current;
+    const owner = value === undefined ? undefined : this.o.owners(table, key, value);
+    if (owner === undefined || owner.includes('/') || owner === '') throw new StateError(`cannot place ${table}/${key}: it names no node it belongs to`);
+    return `${this.o.prefix}${owner}/${table}/${key}`;
   }
 
   /** Commits operations (chunked), each chunk guarded by the fence and the given compares; waits to see the result. */
@@ -109,7 +140,7 @@ export class EtcdStateStore implements StateStore {
       try {
         res = await this.o.client.kv.txn({ compare, success, failure: [] }, this.o.callOptions?.());
       } catch (err) {
-        throw new StateError(`could not write to the cluster store: ${(err as Error).message}`);
+        throw writeError(err);
       }
       this.stats.commits++;
       if (!res.succeeded) {
@@ -117,7 +148,7 @@ export class EtcdStateStore implements StateStore {
         const fenced = fence !== undefined;
         throw new StateError(fenced
           ? 'the write was refused: this node is no longer the leader, or a value it decided on changed meanwhile; the next pass decides again'
-          : 'the write was refused: a value it was decided on changed meanwhile; read it again and retry');
+          : 'the write was refused: a value it was decided on changed meanwhile; read it again and retry', 'conflict');
       }
       last = Number(res.header.revision);
     }
@@ -143,7 +174,8 @@ export class EtcdStateStore implements StateStore {
   /** Reads the whole prefix and brings the copy to it, telling watchers what changed. */
   private async resync(): Promise<void> {
     this.stats.resyncs++;
-    const res = await this.o.client.kv.range({ key: Buffer.from(this.o.prefix), range_end: prefixEnd(this.o.prefix) }, this.o.callOptions?.());
+    const reader = this.o.reader ?? this.o.client;
+    const res = await reader.kv.range({ key: Buffer.from(this.o.prefix), range_end: prefixEnd(this.o.prefix), serializable: this.o.reader !== undefined }, this.o.callOptions?.());
     const seen = new Set<string>();
     for (const kv of res.kvs) {
       const key = kv.key.toString();
@@ -155,7 +187,7 @@ export class EtcdStateStore implements StateStore {
   }
 
   private async follow(): Promise<void> {
-    const watcher = await this.o.client.watch().prefix(this.o.prefix).startRevision(String(this.revision + 1)).create();
+    const watcher = await (this.o.reader ?? this.o.client).watch().prefix(this.o.prefix).startRevision(String(this.revision + 1)).create();
     if (this.closed) return void (await watcher.cancel().catch(() => undefined));
     this.watcher = watcher;
     watcher.on('data', (res: IWatchResponse) => this.onWatch(res));
@@ -203,40 +235,57 @@ export class EtcdStateStore implements StateStore {
     }
   }
 
+  /** A full key's owner (per-node layout only), table and table key. */
+  private split(fullKey: string): { owner?: string; table: string; key: string } | undefined {
+    const parts = fullKey.slice(this.o.prefix.length).split('/');
+    const [owner, table, ...rest] = this.o.owners ? parts : [undefined, ...parts];
+    if (!table || rest.length === 0 || (this.o.owners && !owner)) return undefined;
+    return { ...(owner !== undefined ? { owner } : {}), table, key: rest.join('/') };
+  }
+
   private tableOf(fullKey: string): string | undefined {
-    const rest = fullKey.slice(this.o.prefix.length);
-    const slash = rest.indexOf('/');
-    return slash > 0 ? rest.slice(0, slash) : undefined;
+    return this.split(fullKey)?.table;
   }
 
   private apply(kv: IKeyValue, notify: boolean): void {
     const fullKey = kv.key.toString();
     this.raw.set(fullKey, kv);
-    const name = this.tableOf(fullKey);
-    const table = name === undefined ? undefined : this.tables.get(name);
-    if (!table || name === undefined) return;
-    const key = fullKey.slice(this.o.prefix.length + name.length + 1);
+    const where = this.split(fullKey);
+    const table = where === undefined ? undefined : this.tables.get(where.table);
+    if (!table || where === undefined) return;
+    const key = where.key;
     let value: unknown;
     try {
       value = table.parse(JSON.parse(kv.value.toString('utf8')));
+      const owner = where.owner !== undefined ? this.o.owners!(where.table, key, value) : undefined;
+      if (owner !== where.owner) throw new Error(`it belongs to node ${owner}, but sits under node ${where.owner}'s prefix`);
     } catch (err) {
       this.stats.dropped++;
       if (!this.warned.has(fullKey)) {
         this.warned.add(fullKey);
         this.o.log.warn({ key: fullKey, err: (err as Error).message }, 'a value in the cluster store is malformed; ignoring it');
       }
-      table.drop(key, notify);
+      if (table.fullKeyOf(key) === fullKey) table.drop(key, notify);
       return;
     }
-    table.set(key, { item: { key, value, index: Number(kv.mod_revision) }, mod: kv.mod_revision }, notify);
+    table.set(key, { item: { key, value, index: Number(kv.mod_revision) }, mod: kv.mod_revision, fullKey }, notify);
   }
 
   private remove(fullKey: string): void {
     this.raw.delete(fullKey);
-    const name = this.tableOf(fullKey);
-    const table = name === undefined ? undefined : this.tables.get(name);
-    if (table && name !== undefined) table.drop(fullKey.slice(this.o.prefix.length + name.length + 1), true);
+    const where = this.split(fullKey);
+    const table = where === undefined ? undefined : this.tables.get(where.table);
+    if (table && where !== undefined && table.fullKeyOf(where.key) === fullKey) table.drop(where.key, true);
   }
+}
+
+/** What a failed write tells the caller: Docker's message when the managers have no quorum. */
+function writeError(err: unknown): StateError {
+  const noLeader = swarmErrorMessage(err);
+  if (noLeader) return new StateError(noLeader, 'no-leader');
+  const message = (err as Error).message;
+  if (classifyEtcdError(err) === 'permission-denied') return new StateError(`the cluster store refused the write: ${message} (this node may not change it)`, 'denied');
+  return new StateError(`could not write to the cluster store: ${message}`, 'unavailable');
 }
 
 /** The end of the range holding every key that starts with the prefix. */
@@ -246,9 +295,15 @@ function prefixEnd(prefix: string): Buffer {
   return b;
 }
 
+/** Writes made locally first and not yet confirmed (localFirst): the last value (undefined: deleted) and how many are in flight. */
+type Pending<T> = { value: T | undefined; writes: number };
+
 class EtcdTable<T> implements StateTable<T> {
   private readonly items = new Map<string, Stored>();
   private readonly events = new EventEmitter();
+  private readonly pending = new Map<string, Pending<T>>();
+  /** Per key, the tail of its chain of writes (localFirst). */
+  private readonly queues = new Map<string, Promise<void>>();
 
   constructor(
     private readonly store: EtcdStateStore,
@@ -259,7 +314,14 @@ class EtcdTable<T> implements StateTable<T> {
   }
 
   get(key: string): Item<T> | undefined {
+    const p = this.pending.get(key);
+    if (p) return p.value === undefined ? undefined : { key, value: p.value, index: this.items.get(key)?.item.index ?? 0 };
     return this.items.get(key)?.item as Item<T> | undefined;
+  }
+
+  /** The etcd key the copy holds a key under, if any. */
+  fullKeyOf(key: string): string | undefined {
+    return this.items.get(key)?.fullKey;
   }
 
   /** The mod revision the copy holds for a key ('0': none), for guarded writes. */
@@ -268,7 +330,8 @@ class EtcdTable<T> implements StateTable<T> {
   }
 
   list(): Item<T>[] {
-    return [...this.items.values()].map((s) => s.item as Item<T>).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const keys = new Set([...this.items.keys(), ...this.pending.keys()]);
+    return [...keys].map((k) => this.get(k)).filter((i): i is Item<T> => i !== undefined).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
   watch(fn: (change: Change<T>) => void): () => void {
@@ -277,11 +340,37 @@ class EtcdTable<T> implements StateTable<T> {
   }
 
   async put(key: string, value: T): Promise<void> {
-    await this.store.commit([{ key: this.store.keyOf(this.name, key), value: this.encode(key, value) }]);
+    const op = { key: this.store.keyOf(this.name, key, value), value: this.encode(key, value) };
+    if (!this.store.localFirst) return this.store.commit([op]);
+    await this.locally(key, value, () => this.store.commit([op]));
   }
 
   async delete(key: string): Promise<void> {
-    await this.store.commit([{ key: this.store.keyOf(this.name, key) }]);
+    const at = this.store.placedAt(this.name, key);
+    if (!this.store.localFirst) return at === undefined ? undefined : this.store.commit([{ key: at }]);
+    await this.locally(key, undefined, () => (at === undefined ? Promise.resolve() : this.store.commit([{ key: at }])));
+  }
+
+  /** A localFirst write: in the copy now, sent after the key's earlier writes, taken back if it fails. */
+  private async locally(key: string, value: T | undefined, send: () => Promise<void>): Promise<void> {
+    const p = this.pending.get(key) ?? { value, writes: 0 };
+    p.value = value;
+    p.writes++;
+    this.pending.set(key, p);
+    this.events.emit('change', { key, value } satisfies Change<T>);
+    const sent = (this.queues.get(key) ?? Promise.resolve()).then(send);
+    const tail = sent.catch(() => undefined);
+    this.queues.set(key, tail);
+    try {
+      await sent;
+    } finally {
+      if (this.queues.get(key) === tail) this.queues.delete(key);
+      if (--p.writes === 0) {
+        this.pending.delete(key);
+        const now = this.items.get(key)?.item.value as T | undefined;
+        if (now !== p.value) this.events.emit('change', { key, value: now } satisfies Change<T>);
+      }
+    }
   }
 
   /** The value as stored, after the table's parser has accepted it. */
@@ -295,11 +384,11 @@ class EtcdTable<T> implements StateTable<T> {
 
   set(key: string, stored: Stored, notify: boolean): void {
     this.items.set(key, stored);
-    if (notify) this.events.emit('change', { key, value: stored.item.value as T } satisfies Change<T>);
+    if (notify && !this.pending.has(key)) this.events.emit('change', { key, value: stored.item.value as T } satisfies Change<T>);
   }
 
   drop(key: string, notify: boolean): void {
-    if (this.items.delete(key) && notify) this.events.emit('change', { key, value: undefined } satisfies Change<T>);
+    if (this.items.delete(key) && notify && !this.pending.has(key)) this.events.emit('change', { key, value: undefined } satisfies Change<T>);
   }
 }
 
@@ -320,8 +409,8 @@ class EtcdBatch extends CollectingBatch {
     const ops = new Map<string, { key: string; value?: string; expectMod: string }>();
     for (const w of writes) {
       const table = w.table as unknown as EtcdTable<unknown>;
-      const key = this.store.keyOf(table.name, w.key);
       const value = 'deleted' in w.pending ? undefined : table.encode(w.key, w.pending.value);
+      const key = this.store.keyOf(table.name, w.key, 'deleted' in w.pending ? undefined : w.pending.value);
       const expectMod = ops.get(key)?.expectMod ?? (w.stamp as string);
       ops.set(key, { key, ...(value !== undefined ? { value } : {}), expectMod });
     }

@@ -64,6 +64,12 @@ export interface StateStore {
   batch(): Batch;
 }
 
+/** Why a write failed: a value its table refuses, a guard that no longer holds, no quorum, no permission, or the store out of reach. */
+export type StateErrorReason = 'invalid' | 'conflict' | 'no-leader' | 'denied' | 'unavailable';
+
 export class StateError extends Error {
   override readonly name = 'StateError';
+  constructor(message: string, readonly reason: StateErrorReason = 'invalid') {
+    super(message);
+  }
 }

@@ -64,7 +64,8 @@ async function cluster(t: Teardown, timeoutMs = 2000): Promise<Cluster> {
     currentSecrets: () => secrets,
     admit: async (req) => {
       admitted.push(`${req.nodeName}:${req.role}:${req.advertiseAddr}`);
-      return { nodeId: `id${admitted.length}`, clusterId: 'clu1', gossipKeys: ['cHJpbWFyeQ==', 'b2xk'], peers: ['127.0.0.1:7946'] };
+      const raft = { endpoints: ['https://127.0.0.1:2379'], ...(req.role === 'manager' ? { initialCluster: 'm1=https://127.0.0.1:2380' } : {}) };
+      return { nodeId: `id${admitted.length}`, clusterId: 'clu1', gossipKeys: ['cHJpbWFyeQ==', 'b2xk'], peers: ['127.0.0.1:7946'], raft };
     },
   };
   const { server, port } = await startServer(t, { ca, node: nodeCert(ca, 'manager'), authority, timeoutMs });
@@ -97,11 +98,12 @@ t.test('worker and manager tokens get their role, a node ID and a certificate fr
   t.match(w, { role: 'worker', nodeId: 'id1', clusterId: 'clu1', caCert: c.ca.certPem });
   t.same(w.gossipKeys, ['cHJpbWFyeQ==', 'b2xk'], 'the keyring, primary first');
   t.same(w.peers, ['127.0.0.1:7946'], 'the gossip peers');
+  t.same(w.raft, { endpoints: ['https://127.0.0.1:2379'] }, "the managers' etcd endpoints, and no member to start for a worker");
   const ca = new X509Certificate(c.ca.certPem);
   const cert = new X509Certificate(w.nodeCert);
   t.ok(cert.verify(ca.publicKey), 'the certificate verifies against the CA');
   t.equal(cert.subject, 'O=clu1\nOU=swarm-worker\nCN=id1');
-  t.equal(cert.subjectAltName, 'IP Address:192.168.56.102', 'for the advertise address');
+  t.equal(cert.subjectAltName, 'DNS:id1, IP Address:192.168.56.102, IP Address:127.0.0.1', 'for the advertise address, and the names etcd checks (its node ID, loopback)');
   t.ok(cert.checkPrivateKey(createPrivateKey(w.keyPem)), "it certifies the joiner's own key, which never left it");
   t.equal(caCertDigest(w.caCert), caCertDigest(c.ca.certPem));
 

@@ -1,0 +1,185 @@
+// This node's part in the managers' Raft store (etcd): on a manager, its etcd member (started with
+// the agent, supervised, stopped with it); on every node, a client that authenticates with the node's
+// certificate (etcd's RBAC takes the user from its CN) and the state stores over it: the cluster's
+// objects (managers write, everyone reads), what each node reports about itself (only that node
+// writes its prefix), and on managers the join secrets and the leader election. See
+// docs/decisions/0026-control-plane-on-etcd.md.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Etcd3 } from 'etcd3';
+import { bootstrapAuth } from '../etcd/auth.js';
+import { createEtcdClient, type EtcdClientTls } from '../etcd/client.js';
+import { LeaderElection, type LeaderValue } from '../etcd/election.js';
+import { ELECTION_PREFIX, NODES_PREFIX, OBJECTS_PREFIX, SECRETS_PREFIX } from '../etcd/keys.js';
+import { EtcdMember, httpsUrl, initialClusterToken } from '../etcd/member.js';
+import { etcdDefaults } from '../etcd/tunables.js';
+import { ownerOfEntry } from '../model/tables.js';
+import { EtcdStateStore } from '../store/etcd-store.js';
+import type { Logger } from '../util/log.js';
+import { tunables } from '../config/tunables.js';
+
+/** What a node keeps (in its swarm state) to reach the Raft store again after a restart. */
+export interface RaftLocal {
+  /** The managers' client URLs (`https://addr:2379`). */
+  endpoints: string[];
+  /** On a manager: how its member was first started (ignored once its data exists). */
+  member?: { initialCluster: string; state: 'new' | 'existing' };
+}
+
+export interface ControlPlaneOptions {
+  nodeId: string;
+  clusterId: string;
+  addr: string;
+  /** Holds ca.crt, node.crt and node.key. */
+  certsDir: string;
+  /** The member's data lives in `<dir>/data`, its log in `<dir>/etcd.log`. */
+  dir: string;
+  local: RaftLocal;
+  /** A new cluster's first start: turn on RBAC with this manager as its first root user. */
+  bootstrap?: boolean;
+  log: Logger;
+}
+
+/** The client URL of a manager's member. */
+export function clientUrl(addr: string): string {
+  return httpsUrl(addr, etcdDefaults.clientPort);
+}
+
+/** The peer URL of a manager's member. */
+export function peerUrl(addr: string): string {
+  return httpsUrl(addr, etcdDefaults.peerPort);
+}
+
+export class ControlPlane {
+  readonly member: EtcdMember | undefined;
+  readonly client: Etcd3;
+  /** For reads: no `hasleader`, so a member cut off from its leader still serves its copy. */
+  private readonly reader: Etcd3;
+  readonly objects: EtcdStateStore;
+  readonly nodes: EtcdStateStore;
+  /** Managers only. */
+  readonly secrets: EtcdStateStore | undefined;
+  private readonly campaigns: EtcdStateStore | undefined;
+  readonly election: LeaderElection | undefined;
+  private healthTimer: NodeJS.Timeout | undefined;
+  private leaderless = false;
+  private stopped = false;
+  private loaded: Promise<void> | undefined;
+
+  constructor(private readonly o: ControlPlaneOptions) {
+    const manager = o.local.member !== undefined;
+    const tls = this.tls();
+    if (manager) {
+      this.member = new EtcdMember({
+        nodeId: o.nodeId, addr: o.addr, dataDir: join(o.dir, 'data'), logFile: join(o.dir, 'etcd.log'),
+        tls: { caFile: join(o.certsDir, 'ca.crt'), certFile: join(o.certsDir, 'node.crt'), keyFile: join(o.certsDir, 'node.key') },
+        clusterToken: initialClusterToken(o.clusterId), initialCluster: o.local.member!.initialCluster, initialClusterState: o.local.member!.state,
+      });
+      this.member.on('exited', (e: { code: number | null; signal: string | null }) => o.log.warn({ code: e.code, signal: e.signal }, 'the etcd member exited; restarting it'));
+      this.member.on('removed', () => o.log.warn('this manager\'s etcd member was removed from the cluster'));
+    }
+    // A manager talks to its own member first: cut off from the others, its calls then fail at once
+    // with "no leader" rather than wander.
+    const own = manager ? [clientUrl(o.addr)] : [];
+    const endpoints = [...new Set([...own, ...o.local.endpoints])];
+    this.client = createEtcdClient({ endpoints, tls });
+    this.reader = createEtcdClient({ endpoints, tls, requireLeader: false });
+    const log = o.log.child({ component: 'raft-store' });
+    this.election = manager ? new LeaderElection(this.client, { nodeId: o.nodeId, reason: o.bootstrap ? 'init' : 'startup' }) : undefined;
+    const election = this.election;
+    this.objects = new EtcdStateStore({ client: this.client, reader: this.reader, prefix: OBJECTS_PREFIX, log, fence: () => (election?.isLeader ? election.fence() : undefined) });
+    this.nodes = new EtcdStateStore({ client: this.client, reader: this.reader, prefix: NODES_PREFIX, log, owners: ownerOfEntry, localFirst: true });
+    this.secrets = manager ? new EtcdStateStore({ client: this.client, reader: this.reader, prefix: SECRETS_PREFIX, log }) : undefined;
+    this.campaigns = manager ? new EtcdStateStore({ client: this.client, reader: this.reader, prefix: ELECTION_PREFIX, log }) : undefined;
+  }
+
+  get isManager(): boolean {
+    return this.member !== undefined;
+  }
+
+  /**
+   * Starts the member (on a manager) and loads the stores. On a new cluster it waits for the member
+   * and turns RBAC on; after a restart it does not wait for quorum to load the copies (a member without
+   * a leader still serves its own data), and retries until some member answers.
+   */
+  async start(): Promise<void> {
+    if (this.member) {
+      await this.member.start({ waitHealthy: this.o.bootstrap === true });
+      if (this.o.bootstrap) await bootstrapAuth(this.client, [this.o.nodeId]);
+      this.healthTimer = setInterval(() => void this.checkHealth(), tunables.quorumCheckIntervalMs);
+      this.healthTimer.unref();
+    }
+    this.loaded = this.loadStores();
+    await this.loaded;
+    this.election?.start();
+  }
+
+  /** Resolves once every store holds a copy (for a joiner: before it starts its controllers). */
+  ready(): Promise<void> {
+    return this.loaded ?? Promise.resolve();
+  }
+
+  private async loadStores(): Promise<void> {
+    const stores = [this.objects, this.nodes, this.secrets, this.campaigns].filter((s): s is EtcdStateStore => s !== undefined);
+    for (let delay = 250, warned = false; ; delay = Math.min(delay * 2, 5_000)) {
+      try {
+        await Promise.all(stores.map((s) => s.start()));
+        return;
+      } catch (err) {
+        if (this.stopped) throw err;
+        if (!warned) this.o.log.warn({ err: (err as Error).message }, 'cannot load the cluster state from the managers yet; retrying');
+        warned = true;
+        await sleep(delay);
+      }
+    }
+  }
+
+  /** The leader, as its campaign key says: the oldest campaign under the election prefix. */
+  leader(): LeaderValue | undefined {
+    if (!this.campaigns) return undefined;
+    const items = this.campaigns.table('leader', parseLeaderValue).list();
+    return items.sort((a, b) => a.index - b.index)[0]?.value;
+  }
+
+  get isLeader(): boolean {
+    return this.election?.isLeader ?? false;
+  }
+
+  /** False while this manager's member has no Raft leader (too few managers reachable). */
+  get hasQuorum(): boolean {
+    return !this.leaderless;
+  }
+
+  private async checkHealth(): Promise<void> {
+    const healthy = await this.member!.healthy().catch(() => false);
+    if (healthy === !this.leaderless) return;
+    this.leaderless = !healthy;
+    if (this.leaderless) this.o.log.warn('this manager\'s etcd member has no leader: too few managers are reachable; writes are refused until they return');
+    else this.o.log.info('this manager\'s etcd member has a leader again');
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.healthTimer) clearInterval(this.healthTimer);
+    await this.election?.stop().catch(() => undefined);
+    for (const s of [this.objects, this.nodes, this.secrets, this.campaigns]) await s?.close();
+    this.client.close();
+    this.reader.close();
+    await this.member?.stop();
+  }
+
+  private tls(): EtcdClientTls {
+    return {
+      caPem: readFileSync(join(this.o.certsDir, 'ca.crt')),
+      certPem: readFileSync(join(this.o.certsDir, 'node.crt')),
+      keyPem: readFileSync(join(this.o.certsDir, 'node.key')),
+    };
+  }
+}
+
+function parseLeaderValue(v: unknown): LeaderValue {
+  const l = v as Partial<LeaderValue>;
+  if (typeof l?.nodeId !== 'string') throw new Error('a campaign names its node');
+  return l as LeaderValue;
+}
