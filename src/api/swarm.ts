@@ -156,7 +156,7 @@ export function addSwarmRoutes(router: Router, swarm: Swarm, config: AgentConfig
       Spec: { Role: n.role, Availability: n.availability, Labels: n.labels },
       Description: { Hostname: n.hostname, Engine: { EngineVersion: n.engineVersion } },
       Status: { State: state, Addr: n.addr },
-      ...(n.role === 'manager' ? { ManagerStatus: { Leader: n.id === leader, Reachability: state === 'ready' ? 'reachable' : 'unreachable', Addr: `${n.addr}:2377` } } : {}),
+      ...(n.role === 'manager' ? { ManagerStatus: { Leader: n.id === leader, Reachability: swarm.managerReachability(n.id), Addr: `${n.addr}:2377` } } : {}),
     };
   };
 

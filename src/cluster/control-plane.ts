@@ -11,6 +11,7 @@ import type { Etcd3 } from 'etcd3';
 import { bootstrapAuth } from '../etcd/auth.js';
 import { createEtcdClient, type EtcdClientTls } from '../etcd/client.js';
 import { LeaderElection, type LeaderValue } from '../etcd/election.js';
+import { listMembers, type MemberInfo } from '../etcd/membership.js';
 import { ELECTION_PREFIX, NODES_PREFIX, OBJECTS_PREFIX, SECRETS_PREFIX } from '../etcd/keys.js';
 import { EtcdMember, httpsUrl, initialClusterToken } from '../etcd/member.js';
 import { etcdDefaults } from '../etcd/tunables.js';
@@ -64,6 +65,7 @@ export class ControlPlane {
   readonly election: LeaderElection | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
   private leaderless = false;
+  private raftMembers: MemberInfo[] = [];
   private stopped = false;
   private loaded: Promise<void> | undefined;
 
@@ -151,8 +153,14 @@ export class ControlPlane {
     return !this.leaderless;
   }
 
+  /** A manager's place in Raft as last read: 'voter', 'learner' (catching up), or undefined (not a member). */
+  raftRole(nodeId: string): MemberInfo['role'] | undefined {
+    return this.raftMembers.find((m) => m.name === nodeId && m.started)?.role;
+  }
+
   private async checkHealth(): Promise<void> {
     const healthy = await this.member!.healthy().catch(() => false);
+    if (healthy) this.raftMembers = await listMembers(this.client).catch(() => this.raftMembers);
     if (healthy === !this.leaderless) return;
     this.leaderless = !healthy;
     if (this.leaderless) this.o.log.warn('this manager\'s etcd member has no leader: too few managers are reachable; writes are refused until they return');

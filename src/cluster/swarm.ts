@@ -365,6 +365,14 @@ export class Swarm {
     return m.state === 'alive' || m.state === 'suspect' ? 'ready' : 'down';
   }
 
+  /** A manager's MANAGER STATUS reachability: a voting Raft member this node hears is reachable; one
+   * still catching up as a learner (just promoted or joined) is unknown, as is any when this node
+   * cannot read the Raft membership (it is not a manager). */
+  managerReachability(id: string): 'reachable' | 'unreachable' | 'unknown' {
+    if (this.nodeState(id) !== 'ready') return 'unreachable';
+    return this.plane?.raftRole(id) === 'voter' ? 'reachable' : 'unknown';
+  }
+
   /** The manager holding the leader election (known on managers; workers do not read the election). */
   leaderId(): string | undefined {
     return this.plane?.leader()?.nodeId;
