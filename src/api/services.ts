@@ -6,6 +6,7 @@ import { newId } from '../cluster/ids.js';
 import type { Swarm } from '../cluster/swarm.js';
 import type { RunningNode } from '../controllers/node.js';
 import { normalizeServiceSpec, replicasOf, SpecError, type ServiceRecord, type ServiceSpec } from '../model/service.js';
+import { NameError } from '../model/names.js';
 import { effectiveStatus, taskName, type TaskRecord } from '../model/task.js';
 import { ApiError, type ApiRequest } from './http.js';
 import { findNetwork } from './networks.js';
@@ -31,6 +32,7 @@ export function checkSpec(r: RunningNode, raw: unknown, selfId?: string): Servic
       return net.id;
     });
   } catch (err) {
+    if (err instanceof NameError) throw new ApiError(400, err.message); // Docker's words, as they are
     if (err instanceof SpecError) throw new ApiError(400, `invalid service spec: ${err.message}`);
     throw err;
   }

@@ -3,6 +3,7 @@
 // a message naming the field; what the leader allocates for a service (`service-endpoints`: VIPs
 // and published ports); and placement constraints.
 import { isIPv4 } from 'node:net';
+import { checkObjectName } from './names.js';
 
 /** Nanoseconds, as Docker's API carries durations. */
 export type Nanos = number;
@@ -65,8 +66,6 @@ export const DEFAULT_RESTART_DELAY: Nanos = 5_000_000_000;
 export const DEFAULT_STOP_GRACE: Nanos = 10_000_000_000;
 /** Swarm's published-port range for PublishedPort 0. */
 export const DYNAMIC_PORTS = { first: 30000, last: 32767 };
-/** Service names are DNS labels: Docker's rule. */
-export const SERVICE_NAME_RE = /^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -172,7 +171,7 @@ function networks(v: unknown, resolve: (nameOrId: string) => string): { Target: 
  */
 export function normalizeServiceSpec(raw: unknown, resolveNetwork: (nameOrId: string) => string): ServiceSpec {
   const s = obj(raw, 'the service spec');
-  if (typeof s.Name !== 'string' || !SERVICE_NAME_RE.test(s.Name)) throw new SpecError(`Name ${JSON.stringify(s.Name ?? '')} is invalid: a service name is 1 to 63 letters, digits and '-', starting and ending with a letter or digit (it becomes a DNS name)`);
+  checkObjectName(s.Name);
   const tt = obj(s.TaskTemplate, 'TaskTemplate');
   const cs = obj(tt.ContainerSpec, 'TaskTemplate.ContainerSpec');
   if (typeof cs.Image !== 'string' || cs.Image.trim() === '') throw new SpecError('TaskTemplate.ContainerSpec.Image is required: name the image (docker) or root directory (exec) to run');
