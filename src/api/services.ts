@@ -7,6 +7,7 @@ import type { Swarm } from '../cluster/swarm.js';
 import type { RunningNode } from '../controllers/node.js';
 import { normalizeServiceSpec, replicasOf, SpecError, type ServiceRecord, type ServiceSpec } from '../model/service.js';
 import { NameError } from '../model/names.js';
+import { decodeRegistryAuth, REGISTRY_AUTH_HEADER, RegistryAuthError } from '../model/registry-auth.js';
 import { effectiveStatus, taskName, type TaskRecord } from '../model/task.js';
 import { ApiError, type ApiRequest } from './http.js';
 import { findNetwork } from './networks.js';
@@ -49,6 +50,33 @@ export function checkSpec(r: RunningNode, raw: unknown, selfId?: string): Servic
     }
   }
   return spec;
+}
+
+/**
+ * The X-Registry-Auth header (`--with-registry-auth`), checked and kept as sent; undefined when the
+ * client sent none. Docker stores it with the service for the nodes' pulls; so does shoal.
+ */
+export function registryAuthOf(req: Pick<ApiRequest, 'headers'>): string | undefined {
+  const raw = req.headers[REGISTRY_AUTH_HEADER];
+  if (raw === undefined) return undefined;
+  const value = Array.isArray(raw) ? raw[raw.length - 1] ?? '' : raw;
+  try {
+    decodeRegistryAuth(value);
+  } catch (err) {
+    if (err instanceof RegistryAuthError) throw new ApiError(400, err.message);
+    throw err;
+  }
+  return value.trim();
+}
+
+/** On update without the header: keep the current spec's auth, or take the previous spec's (Docker's registryAuthFrom). */
+export function registryAuthForUpdate(req: Pick<ApiRequest, 'headers' | 'query'>, record: Pick<ServiceRecord, 'registryAuth' | 'previousRegistryAuth' | 'previousSpec'>, rollback: boolean): string | undefined {
+  const sent = registryAuthOf(req);
+  const from = req.query.get('registryAuthFrom') ?? 'spec';
+  if (!['spec', 'previous-spec', ''].includes(from)) throw new ApiError(400, `unsupported registryAuthFrom value ${JSON.stringify(from)}: use spec or previous-spec`);
+  if (from === 'previous-spec' && !record.previousSpec) throw new ApiError(400, 'service does not have a previous spec');
+  if (sent !== undefined) return sent;
+  return rollback || from === 'previous-spec' ? record.previousRegistryAuth : record.registryAuth;
 }
 
 function findService(r: RunningNode, name: string): { record: ServiceRecord; index: number } {
@@ -113,9 +141,10 @@ export function addServiceRoutes(router: Router, swarm: Swarm, node: Running): v
   router.add('POST', '/services/create', swarmHandler(async (req) => {
     const r = requireRunning(swarm, node);
     const spec = checkSpec(r, req.body);
+    const registryAuth = registryAuthOf(req);
     const now = new Date().toISOString();
     const id = newId();
-    await r.view.tables.services.put(id, { id, spec, createdAt: now, updatedAt: now });
+    await r.view.tables.services.put(id, { id, spec, ...(registryAuth ? { registryAuth } : {}), createdAt: now, updatedAt: now });
     return { status: 201, body: { ID: id } };
   }));
 
@@ -146,7 +175,12 @@ export function addServiceRoutes(router: Router, swarm: Swarm, node: Running): v
     if (rollback && !record.previousSpec) throw new ApiError(400, `service ${record.spec.Name} has no previous spec to roll back to`);
     const spec = rollback ? record.previousSpec! : checkSpec(r, req.body, record.id);
     if (spec.Name !== record.spec.Name) throw new ApiError(400, 'a service cannot be renamed: remove it and create it again');
-    await r.view.tables.services.put(record.id, { ...record, spec, previousSpec: record.spec, updatedAt: new Date().toISOString() });
+    const registryAuth = registryAuthForUpdate(req, record, rollback);
+    const { registryAuth: _current, previousRegistryAuth: _previous, ...rest } = record;
+    await r.view.tables.services.put(record.id, {
+      ...rest, spec, previousSpec: record.spec, ...(registryAuth ? { registryAuth } : {}),
+      ...(record.registryAuth ? { previousRegistryAuth: record.registryAuth } : {}), updatedAt: new Date().toISOString(),
+    });
     return { body: { Warnings: null } };
   }));
 

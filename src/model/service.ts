@@ -45,6 +45,13 @@ export interface ServiceRecord {
   id: string;
   spec: ServiceSpec;
   previousSpec?: ServiceSpec;
+  /**
+   * The X-Registry-Auth value the service was created or updated with (`--with-registry-auth`),
+   * as the client sent it; its tasks carry it to the node that pulls. Never shown by any read.
+   */
+  registryAuth?: string;
+  /** The one that went with previousSpec, for a rollback. */
+  previousRegistryAuth?: string;
   createdAt: string;
   updatedAt: string;
 }
@@ -234,6 +241,7 @@ export function replicasOf(spec: ServiceSpec): number | undefined {
 export function parseServiceRecord(v: unknown): ServiceRecord {
   const r = v as Partial<ServiceRecord>;
   if (typeof r?.id !== 'string' || !isObj(r.spec) || typeof (r.spec as Partial<ServiceSpec>).Name !== 'string' || !isObj((r.spec as Partial<ServiceSpec>).TaskTemplate)) throw new Error('service needs id and a spec with Name and TaskTemplate');
+  if ((r.registryAuth !== undefined && typeof r.registryAuth !== 'string') || (r.previousRegistryAuth !== undefined && typeof r.previousRegistryAuth !== 'string')) throw new Error('a service\'s registry auth must be a string');
   return r as ServiceRecord;
 }
 

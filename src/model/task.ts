@@ -32,6 +32,8 @@ export interface TaskRecord {
   spec: ServiceSpec['TaskTemplate'];
   /** The service spec's UpdatedAt this task was made for: a newer spec replaces it. */
   specUpdatedAt: string;
+  /** The service's X-Registry-Auth when the task was made: what its node pulls the image with. */
+  registryAuth?: string;
   /** Addresses on the service's networks, with prefix (10.0.1.5/24). */
   networks: { networkId: string; addr: string }[];
   /**

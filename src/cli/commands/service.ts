@@ -6,6 +6,8 @@ import { parseFormat } from '../output.js';
 import { waitForConvergence } from '../progress.js';
 import { table } from '../table.js';
 import { ago, parseDuration } from '../time.js';
+import { REGISTRY_AUTH_HEADER } from '../../model/registry-auth.js';
+import { registryAuthHeader } from '../registry-auth.js';
 
 type Out = (s: string) => void;
 /** Docker's ServiceSpec as JSON: the agent checks it, the CLI only edits it. */
@@ -60,6 +62,7 @@ interface CommonFlags {
   restartCondition?: string; restartDelay?: string; restartMaxAttempts?: string; restartWindow?: string;
   updateParallelism?: string; updateDelay?: string; updateFailureAction?: string; updateOrder?: string;
   endpointMode?: string; hostname?: string; workdir?: string; stopGracePeriod?: string; detach?: boolean; quiet?: boolean;
+  withRegistryAuth?: boolean;
 }
 
 /** Options create and update share, with the same names as Docker's. */
@@ -78,7 +81,13 @@ function commonOptions(cmd: Command): Command {
     .option('--update-order <o>', 'stop-first or start-first')
     .option('--stop-grace-period <d>', 'time to stop before killing (default 10s)')
     .option('-d, --detach', 'exit at once instead of waiting for the service to converge')
-    .option('-q, --quiet', 'no progress output');
+    .option('-q, --quiet', 'no progress output')
+    .option('--with-registry-auth', 'send the docker client\'s credentials for the image\'s registry (~/.docker/config.json) to the nodes that pull it');
+}
+
+/** The X-Registry-Auth header for `--with-registry-auth`, from the docker client's config; none without the flag. */
+function authHeaders(o: CommonFlags, image: string): Record<string, string> {
+  return o.withRegistryAuth ? { [REGISTRY_AUTH_HEADER]: registryAuthHeader(image) } : {};
 }
 
 function applyCommon(spec: Spec, o: CommonFlags): void {
@@ -152,7 +161,7 @@ export function registerServiceCommands(program: Command, client: () => ApiClien
       };
       if (!o.name) throw new Error('--name is required: give the service a name (it becomes its DNS name)');
       applyCommon(spec, o);
-      const { ID } = (await client().request<{ ID: string }>('POST', '/services/create', spec)).body;
+      const { ID } = (await client().request<{ ID: string }>('POST', '/services/create', spec, authHeaders(o, image))).body;
       out(ID);
       await converge(client(), ID, o, out);
     });
@@ -256,7 +265,7 @@ export function registerServiceCommands(program: Command, client: () => ApiClien
     .action(async (name: string, o: CommonFlags & { image?: string; args?: string; envAdd?: string[]; envRm?: string[]; labelAdd?: string[]; labelRm?: string[]; constraintAdd?: string[]; constraintRm?: string[]; publishAdd?: string[]; publishRm?: string[]; networkAdd?: string[]; networkRm?: string[]; force?: boolean; rollback?: boolean }) => {
       const svc = await getService(client(), name);
       if (o.rollback) {
-        await client().request('POST', `/services/${svc.ID}/update?version=${svc.Version.Index}&rollback=previous`, svc.Spec);
+        await client().request('POST', `/services/${svc.ID}/update?version=${svc.Version.Index}&rollback=previous`, svc.Spec, authHeaders(o, String(svc.PreviousSpec?.TaskTemplate?.ContainerSpec?.Image ?? svc.Spec.TaskTemplate.ContainerSpec.Image)));
         out(name);
         return converge(client(), svc.ID, o, out);
       }
@@ -287,7 +296,7 @@ export function registerServiceCommands(program: Command, client: () => ApiClien
       }
       if (o.force) spec.TaskTemplate.ForceUpdate = (spec.TaskTemplate.ForceUpdate ?? 0) + 1;
       applyCommon(spec, o);
-      await client().request('POST', `/services/${svc.ID}/update?version=${svc.Version.Index}`, spec);
+      await client().request('POST', `/services/${svc.ID}/update?version=${svc.Version.Index}`, spec, authHeaders(o, String(cs.Image)));
       out(name);
       await converge(client(), svc.ID, o, out);
     });

@@ -114,6 +114,7 @@ function createTask(ctx: Ctx, svc: ServiceRecord, ep: ServiceEndpoint, where: { 
   const task: TaskRecord = {
     id: newId(), serviceId: svc.id, serviceName: svc.spec.Name, ...('slot' in where ? { slot: where.slot } : {}),
     nodeId: 'nodeId' in where ? where.nodeId : '', desiredState: 'running', spec: svc.spec.TaskTemplate, specUpdatedAt: svc.updatedAt, networks,
+    ...(svc.registryAuth ? { registryAuth: svc.registryAuth } : {}),
     status: 'nodeId' in where ? { state: 'assigned', message: 'scheduler assigned task to node', timestamp: now } : { state: 'pending', message: 'pending task scheduling', timestamp: now },
     createdAt: now, updatedAt: now,
   };

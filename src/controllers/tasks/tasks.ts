@@ -248,6 +248,7 @@ export class TaskController {
       ...(c.Command ? { command: c.Command } : {}), ...(c.Args ? { args: c.Args } : {}), ...(c.Env ? { env: c.Env } : {}),
       ...(c.Labels ? { labels: c.Labels } : {}), ...(c.Hostname ? { hostname: c.Hostname } : {}), ...(c.Dir ? { workdir: c.Dir } : {}),
       dns: { nameservers: [TASK_NAMESERVER], options: ['ndots:0'] },
+      ...(t.registryAuth ? { registryAuth: t.registryAuth } : {}),
     };
   }
 
