@@ -39,7 +39,7 @@ export async function startRegistry(t: Teardown, auth?: { user: string; password
   const dir = mkdtempSync(join(tmpdir(), 'shoal-registry-'));
   const refs = new Set<string>();
   t.teardown(() => {
-    for (const ref of refs) spawnSync('docker', ['rmi', ref], { stdio: 'ignore' });
+    for (const ref of refs) spawnSync('docker', ['rmi', '-f', ref], { stdio: 'ignore' });
     rmSync(dir, { recursive: true, force: true });
   });
   const port = await freePort();
