@@ -27,7 +27,7 @@ export interface TaskRunSpec {
   image: string;
   /**
    * docker: the X-Registry-Auth value to pull the image with, when the node lacks it (the service's
-   * `--with-registry-auth`). exec: never set (its images are directories, there is no registry).
+   * `--with-registry-auth`). exec: ignored (its images are directories; there is no registry).
    */
   registryAuth?: string;
   /** Replaces the image's entrypoint when given. */
