@@ -18,9 +18,9 @@ import { applyNft, listTables, Transaction } from '../kernel/nftables.js';
 import { boundSockets, type BoundSocket } from '../kernel/sockets.js';
 import { portKey } from '../model/ports.js';
 import type { PortConfig } from '../model/service.js';
-import { taskName, type TaskRecord } from '../model/task.js';
+import { isTerminal, taskName, type TaskRecord } from '../model/task.js';
 import { RuntimeError } from '../runtime/runtime.js';
-import type { ClusterView } from './cluster-view.js';
+import { type ClusterView, watchCluster } from './cluster-view.js';
 import { EGRESS_BRIDGE, type EgressBridge } from './egress.js';
 import type { TaskNetnsListener } from './tasks/tasks.js';
 
@@ -89,6 +89,7 @@ export class HostPortController implements TaskNetnsListener {
   /** The table's text as last applied; undefined until the first apply (whatever a previous run left is unknown). */
   private applied: string | undefined;
   private stopped = false;
+  private unsubscribe: (() => void) | undefined;
   readonly stats = { applied: 0, refused: 0, flowsForgotten: 0 };
 
   constructor(
@@ -96,14 +97,28 @@ export class HostPortController implements TaskNetnsListener {
     private readonly opts: { egress: EgressBridge },
   ) {}
 
-  /** Makes the table match the claims (none left by a previous run survive once its tasks are adopted). */
-  start(): Promise<void> {
-    return this.enqueue();
+  /**
+   * Makes the table match what this node runs. After an agent restart the tasks it reported running
+   * keep their ports while the task controller adopts them, so the table is never emptied under
+   * them; ports of tasks that are gone go.
+   */
+  async start(): Promise<void> {
+    const addressed = new Set(this.opts.egress.taskIds());
+    for (const { value: t } of this.view.tables.tasks.list()) {
+      if (t.nodeId !== this.view.nodeId || t.desiredState !== 'running' || !t.hostPorts?.length || !addressed.has(t.id)) continue;
+      const st = this.view.tables.taskStatus.get(t.id)?.value;
+      if (st?.nodeId !== this.view.nodeId || st.state !== 'running') continue;
+      const addr = (await this.opts.egress.attachmentFor(t.id)).address.split('/')[0]!;
+      for (const p of t.hostPorts) if (!this.claims.has(portKey(p))) this.claims.set(portKey(p), { taskId: t.id, protocol: p.Protocol, port: p.PublishedPort, target: p.TargetPort, addr });
+    }
+    this.unsubscribe = watchCluster(this.view, (tables) => [tables.tasks, tables.taskStatus], () => this.prune());
+    await this.enqueue();
   }
 
   /** 'leave' removes the table; 'shutdown' leaves it, so the tasks kept running stay reachable. */
   async stop(reason: 'leave' | 'shutdown'): Promise<void> {
     this.stopped = true;
+    this.unsubscribe?.();
     await this.queue;
     if (reason === 'leave') await removeHostPorts();
   }
@@ -128,6 +143,19 @@ export class HostPortController implements TaskNetnsListener {
     if (gone.length === 0) return;
     for (const [key] of gone) this.claims.delete(key);
     void this.enqueue(gone[0]![1].addr).catch(() => undefined);
+  }
+
+  /**
+   * Releases the ports of tasks the tables say no longer run here (removed, to be stopped, or reported
+   * ended, e.g. gone while the agent was down), whether or not the task controller says so.
+   */
+  private prune(): void {
+    const mine = (id: string) => {
+      const t = this.view.tables.tasks.get(id)?.value;
+      const st = this.view.tables.taskStatus.get(id)?.value;
+      return t !== undefined && t.nodeId === this.view.nodeId && t.desiredState === 'running' && !(st?.nodeId === this.view.nodeId && isTerminal(st.state));
+    };
+    for (const id of new Set([...this.claims.values()].map((b) => b.taskId))) if (!mine(id)) this.taskStopped(id);
   }
 
   /** The bindings this node holds now, sorted (tests, inspection). */
