@@ -3,8 +3,8 @@
 // the node itself), nowhere else; the cluster's own ports and ports another service holds are refused
 // at create and update, through the CLI and the Engine API (400), naming the port; a second host-mode
 // service pinned to the same node waits with Docker's reason; a port a process of the node listens on
-// gets the task rejected with a clear error; moving and scaling the task moves the binding (and lets
-// the waiting service in); and `service rm` leaves no table behind.
+// gets the task rejected with a clear error; moving and scaling (up and down) the task moves the
+// binding (and lets the waiting service in); and `service rm` leaves no table behind.
 import { spawn, spawnSync } from 'node:child_process';
 import t from 'tap';
 import { Lab } from '../lib/lab.js';
@@ -95,6 +95,12 @@ t.test('host-mode publishing', async (t) => {
   await until('a third web task to wait', () => tasks('web').some((x) => x.Status.State === 'pending' && /host-mode port already in use on 2 nodes/.test(x.Status.Err ?? '')), 15_000);
   for (const n of NODES.filter((x) => x !== home)) await until(`${n} to answer for web`, () => running('web').some((x) => x.NodeName === n && who('client', ADDR[n]!) === x.ID.slice(0, 12)), 10_000);
   t.pass('scaled to 3: a task on each node it may use, both answering, the third waiting with Docker\'s reason');
+  t.equal(lab.shoal('node1', 'service', 'scale', '-d', 'web=1').status, 0);
+  await until('web to be down to one task', () => running('web').length === 1 && tasks('web').every((x) => x.DesiredState !== 'running' || x.Status.State === 'running'), 30_000);
+  const kept = running('web')[0]!.NodeName;
+  const dropped = NODES.find((n) => n !== home && n !== kept)!;
+  await until(`${dropped} to stop answering for web`, () => /failed: .*Couldn't connect/.test(who('client', ADDR[dropped]!)), 10_000);
+  t.equal(who('client', ADDR[kept]!), running('web')[0]!.ID.slice(0, 12), `scaled to 1: ${kept} still answers, ${dropped} refuses`);
 
   // Removal: nothing left.
   for (const s of ['web', 'web2']) t.equal(lab.shoal('node1', 'service', 'rm', s).status, 0);
