@@ -6,6 +6,9 @@
 // gets the task rejected with a clear error; moving and scaling (up and down) the task moves the
 // binding (and lets the waiting service in); and `service rm` leaves no table behind.
 import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
 import { Lab } from '../lib/lab.js';
 import { until } from '../lib/wait.js';
@@ -57,6 +60,13 @@ t.test('host-mode publishing', async (t) => {
   const api = spawnSync('ip', ['netns', 'exec', lab.netns('node1'), 'curl', '-s', '-w', '\n%{http_code}', '--unix-socket', sock, '-H', 'Content-Type: application/json', '-d', body, 'http://x/v1.41/services/create'], { encoding: 'utf8' }).stdout.trim().split('\n');
   t.equal(api.at(-1), '400', 'the Engine API answers 400');
   t.match(api[0], /"message":"port '2378' is reserved: the cluster uses it for the node API/);
+  if (spawnSync('docker', ['--version']).status === 0) {
+    const config = mkdtempSync(join(tmpdir(), 'shoal-hp-docker-'));
+    t.teardown(() => rmSync(config, { recursive: true, force: true }));
+    const docker = (...args: string[]) => spawnSync('docker', ['-H', `unix://${sock}`, ...args], { encoding: 'utf8', env: { ...process.env, DOCKER_CONFIG: config } });
+    t.match(docker('service', 'create', '--detach', '--no-resolve-image', '--name', 'dk', '--publish', 'published=4789,target=80,mode=host', 'host').stderr, /port '4789' is reserved: the cluster uses it for the VXLAN data path/, 'the stock docker CLI shows the refusal');
+    t.match(docker('service', 'ps', 'web').stdout, /Running .*\*:8080->80\/tcp/, 'and docker service ps shows the host-mode port');
+  }
   t.same(lab.shoal('node1', 'service', 'ls', '-q').out.split('\n').length, 2, 'nothing refused was created');
   t.equal(lab.shoal('node1', 'service', 'rm', 'mesh').status, 0);
 
