@@ -9,6 +9,7 @@ import { normalizeServiceSpec, replicasOf, SpecError, type ServiceRecord, type S
 import { NameError } from '../model/names.js';
 import { decodeRegistryAuth, REGISTRY_AUTH_HEADER, RegistryAuthError } from '../model/registry-auth.js';
 import { effectiveStatus, taskName, type TaskRecord } from '../model/task.js';
+import { portConflict, reservedPortProblem, type ReservedPort } from '../model/ports.js';
 import { ApiError, type ApiRequest } from './http.js';
 import { findNetwork } from './networks.js';
 import { resolveByName } from './resolve.js';
@@ -17,8 +18,11 @@ import { swarmHandler } from './swarm.js';
 import { requireRunning, type Running } from './cluster.js';
 
 
-/** Checks a spec against the cluster: valid, its networks exist (and are not ingress), its name and ingress ports free. */
-export function checkSpec(r: RunningNode, raw: unknown, selfId?: string): ServiceSpec {
+/**
+ * Checks a spec against the cluster: valid, its networks exist (and are not ingress), its name free,
+ * no published port one the cluster itself uses, none clashing with another service's (model/ports.ts).
+ */
+export function checkSpec(r: RunningNode, raw: unknown, selfId?: string, reserved: readonly ReservedPort[] = []): ServiceSpec {
   let spec: ServiceSpec;
   try {
     spec = normalizeServiceSpec(raw, (name) => {
@@ -40,15 +44,11 @@ export function checkSpec(r: RunningNode, raw: unknown, selfId?: string): Servic
   const others = r.view.tables.services.list().map((e) => e.value).filter((s) => s.id !== selfId);
   const clash = others.find((s) => s.spec.Name === spec.Name);
   if (clash) throw new ApiError(409, `service ${spec.Name} already exists (${clash.id})`);
-  for (const p of spec.EndpointSpec.Ports) {
-    if (p.PublishMode !== 'ingress' || p.PublishedPort === 0) continue;
-    for (const s of others) {
-      const used = r.view.tables.serviceEndpoints.get(s.id)?.value.ports ?? s.spec.EndpointSpec.Ports;
-      if (used.some((q) => q.PublishMode === 'ingress' && q.PublishedPort === p.PublishedPort && q.Protocol === p.Protocol)) {
-        throw new ApiError(400, `port '${p.PublishedPort}' is already in use by service '${s.spec.Name}' (${s.id}) as an ingress port`);
-      }
-    }
-  }
+  const isReserved = reservedPortProblem(spec.EndpointSpec.Ports, reserved);
+  if (isReserved) throw new ApiError(400, isReserved);
+  const holders = others.map((s) => ({ id: s.id, name: s.spec.Name, ports: [...s.spec.EndpointSpec.Ports, ...(r.view.tables.serviceEndpoints.get(s.id)?.value.ports ?? [])] }));
+  const conflict = portConflict(spec.EndpointSpec.Ports, holders);
+  if (conflict) throw new ApiError(400, conflict);
   return spec;
 }
 
@@ -113,6 +113,8 @@ export function taskView(r: RunningNode, t: TaskRecord, index: number): Record<s
     Status: {
       Timestamp: st.timestamp, State: st.state, Message: st.message, ...(st.err ? { Err: st.err } : {}),
       ...(st.containerId ? { ContainerStatus: { ContainerID: st.containerId, PID: st.pid ?? 0, ExitCode: st.exitCode ?? 0 } } : {}),
+      // Docker's: the host-mode ports the running task holds on its node.
+      ...(t.hostPorts?.length && st.state === 'running' ? { PortStatus: { Ports: t.hostPorts } } : {}),
     },
     DesiredState: t.desiredState,
     NetworksAttachments: t.networks.map((n) => ({ Network: { ID: n.networkId, Spec: { Name: r.view.tables.networks.get(n.networkId)?.value.name ?? n.networkId } }, Addresses: [n.addr] })),
@@ -137,10 +139,10 @@ function parseFilters(req: ApiRequest): Record<string, string[]> {
   return out;
 }
 
-export function addServiceRoutes(router: Router, swarm: Swarm, node: Running): void {
+export function addServiceRoutes(router: Router, swarm: Swarm, node: Running, reserved: () => readonly ReservedPort[] = () => []): void {
   router.add('POST', '/services/create', swarmHandler(async (req) => {
     const r = requireRunning(swarm, node);
-    const spec = checkSpec(r, req.body);
+    const spec = checkSpec(r, req.body, undefined, reserved());
     const registryAuth = registryAuthOf(req);
     const now = new Date().toISOString();
     const id = newId();
@@ -173,7 +175,7 @@ export function addServiceRoutes(router: Router, swarm: Swarm, node: Running): v
     if (version !== index) throw new ApiError(409, `update out of sequence: service ${record.spec.Name} is at version ${index}, not ${version}; read it again and retry`);
     const rollback = req.query.get('rollback') === 'previous';
     if (rollback && !record.previousSpec) throw new ApiError(400, `service ${record.spec.Name} has no previous spec to roll back to`);
-    const spec = rollback ? record.previousSpec! : checkSpec(r, req.body, record.id);
+    const spec = rollback ? record.previousSpec! : checkSpec(r, req.body, record.id, reserved());
     if (spec.Name !== record.spec.Name) throw new ApiError(400, 'a service cannot be renamed: remove it and create it again');
     const registryAuth = registryAuthForUpdate(req, record, rollback);
     const { registryAuth: _current, previousRegistryAuth: _previous, ...rest } = record;

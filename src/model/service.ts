@@ -149,6 +149,9 @@ function ports(v: unknown): PortConfig[] {
       PublishMode: oneOf(p.PublishMode, `EndpointSpec.Ports[${i}].PublishMode`, ['ingress', 'host'] as const, 'ingress'),
     };
   });
+  out.forEach((p, i) => {
+    if (p.PublishMode === 'host' && p.PublishedPort === 0) throw new SpecError(`EndpointSpec.Ports[${i}]: a host-mode port needs a PublishedPort (published=P,target=${p.TargetPort},mode=host): shoal does not pick one per node`);
+  });
   const seen = new Set<string>();
   for (const p of out) {
     if (p.PublishedPort === 0) continue;

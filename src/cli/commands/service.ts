@@ -15,7 +15,7 @@ type Spec = Record<string, any>;
 
 interface ServiceJson { ID: string; Version: { Index: number }; Spec: Spec; PreviousSpec?: Spec; Endpoint: { Ports?: PortJson[]; VirtualIPs?: { NetworkID: string; Addr: string }[] }; ServiceStatus?: { RunningTasks: number; DesiredTasks: number } }
 interface PortJson { Protocol: string; TargetPort: number; PublishedPort: number; PublishMode: string }
-interface TaskJson { ID: string; Name: string; NodeName: string; Slot?: number; NodeID: string; ServiceID: string; DesiredState: string; CreatedAt: string; Spec: { ContainerSpec: { Image: string } }; Status: { State: string; Err?: string; Timestamp: string } }
+interface TaskJson { ID: string; Name: string; NodeName: string; Slot?: number; NodeID: string; ServiceID: string; DesiredState: string; CreatedAt: string; Spec: { ContainerSpec: { Image: string } }; Status: { State: string; Err?: string; Timestamp: string; PortStatus?: { Ports?: PortJson[] } } }
 
 const collect = (v: string, acc: string[] = []) => [...acc, v];
 
@@ -128,8 +128,9 @@ async function getService(client: ApiClient, name: string): Promise<ServiceJson>
   }
 }
 
-function portsText(ports: PortJson[] | undefined): string {
-  return (ports ?? []).filter((p) => p.PublishedPort).map((p) => `${p.PublishMode === 'host' ? '' : '*'}:${p.PublishedPort}->${p.TargetPort}/${p.Protocol}`).join(', ');
+/** Docker's PORTS: `service ls` shows the routing mesh's ports (a host-mode port is a task's, shown by `service ps`). */
+export function portsText(ports: PortJson[] | undefined, mode: 'ingress' | 'host' = 'ingress'): string {
+  return (ports ?? []).filter((p) => p.PublishedPort && p.PublishMode === mode).map((p) => `*:${p.PublishedPort}->${p.TargetPort}/${p.Protocol}`).join(', ');
 }
 
 export function registerServiceCommands(program: Command, client: () => ApiClient, out: Out): void {
@@ -367,7 +368,7 @@ export function psRows(tasks: TaskJson[], trunc: boolean, now = Date.now()): str
     group.forEach((t, i) => {
       const short = t.Name.split('.').slice(0, 2).join('.');
       const err = t.Status.Err ? (trunc && t.Status.Err.length > 30 ? `"${t.Status.Err.slice(0, 29)}…"` : `"${t.Status.Err}"`) : '';
-      rows.push([trunc ? t.ID.slice(0, 12) : t.ID, i === 0 ? short : ` \\_ ${short}`, t.Spec.ContainerSpec.Image, t.NodeName, cap(t.DesiredState), `${cap(t.Status.State)} ${ago(t.Status.Timestamp, now)}`, err, '']);
+      rows.push([trunc ? t.ID.slice(0, 12) : t.ID, i === 0 ? short : ` \\_ ${short}`, t.Spec.ContainerSpec.Image, t.NodeName, cap(t.DesiredState), `${cap(t.Status.State)} ${ago(t.Status.Timestamp, now)}`, err, portsText(t.Status.PortStatus?.Ports, 'host')]);
     });
   }
   return rows;
