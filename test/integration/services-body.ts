@@ -36,7 +36,7 @@ export async function servicesBody(t: Test, rt: ServiceRuntime): Promise<void> {
   const short = (out: string) => out.split('\n').filter((l) => /^\S+\.\s+\d+\s+IN\s+A\s/.test(l)).map((l) => l.split(/\s+/)[4]!).sort();
 
   // Invalid specs are refused, naming the field, and nothing is made.
-  t.match(lab.shoal('node1', 'service', 'create', '--name', 'bad_name', ...rt.server).err, /invalid service spec: Name "bad_name" is invalid/);
+  t.match(lab.shoal('node1', 'service', 'create', '--name', 'bad.name', ...rt.server).err, /rpc error: code = InvalidArgument desc = name must be valid as a DNS name component/);
   t.match(lab.shoal('node1', 'service', 'create', '--name', 'bad', '--restart-condition', 'sometimes', ...rt.server).err, /TaskTemplate\.RestartPolicy\.Condition must be one of none, on-failure, any, got "sometimes"/);
   t.match(lab.shoal('node1', 'service', 'create', '--name', 'bad', '--constraint', 'node.zone=mars', ...rt.server).err, /invalid constraint 'node\.zone=mars'/);
   t.match(lab.shoal('node1', 'service', 'create', '--name', 'bad', '--network', 'nosuch', ...rt.server).err, /network nosuch not found/);

@@ -6,6 +6,8 @@ import { parseFormat } from '../output.js';
 import { waitForConvergence } from '../progress.js';
 import { table } from '../table.js';
 import { ago, parseDuration } from '../time.js';
+import { REGISTRY_AUTH_HEADER } from '../../model/registry-auth.js';
+import { registryAuthHeader } from '../registry-auth.js';
 
 type Out = (s: string) => void;
 /** Docker's ServiceSpec as JSON: the agent checks it, the CLI only edits it. */
@@ -13,7 +15,7 @@ type Spec = Record<string, any>;
 
 interface ServiceJson { ID: string; Version: { Index: number }; Spec: Spec; PreviousSpec?: Spec; Endpoint: { Ports?: PortJson[]; VirtualIPs?: { NetworkID: string; Addr: string }[] }; ServiceStatus?: { RunningTasks: number; DesiredTasks: number } }
 interface PortJson { Protocol: string; TargetPort: number; PublishedPort: number; PublishMode: string }
-interface TaskJson { ID: string; Name: string; NodeName: string; Slot?: number; NodeID: string; ServiceID: string; DesiredState: string; CreatedAt: string; Spec: { ContainerSpec: { Image: string } }; Status: { State: string; Err?: string; Timestamp: string } }
+interface TaskJson { ID: string; Name: string; NodeName: string; Slot?: number; NodeID: string; ServiceID: string; DesiredState: string; CreatedAt: string; Spec: { ContainerSpec: { Image: string } }; Status: { State: string; Err?: string; Timestamp: string; PortStatus?: { Ports?: PortJson[] } } }
 
 const collect = (v: string, acc: string[] = []) => [...acc, v];
 
@@ -60,6 +62,7 @@ interface CommonFlags {
   restartCondition?: string; restartDelay?: string; restartMaxAttempts?: string; restartWindow?: string;
   updateParallelism?: string; updateDelay?: string; updateFailureAction?: string; updateOrder?: string;
   endpointMode?: string; hostname?: string; workdir?: string; stopGracePeriod?: string; detach?: boolean; quiet?: boolean;
+  withRegistryAuth?: boolean;
 }
 
 /** Options create and update share, with the same names as Docker's. */
@@ -78,7 +81,13 @@ function commonOptions(cmd: Command): Command {
     .option('--update-order <o>', 'stop-first or start-first')
     .option('--stop-grace-period <d>', 'time to stop before killing (default 10s)')
     .option('-d, --detach', 'exit at once instead of waiting for the service to converge')
-    .option('-q, --quiet', 'no progress output');
+    .option('-q, --quiet', 'no progress output')
+    .option('--with-registry-auth', 'send the docker client\'s credentials for the image\'s registry (~/.docker/config.json) to the nodes that pull it');
+}
+
+/** The X-Registry-Auth header for `--with-registry-auth`, from the docker client's config; none without the flag. */
+function authHeaders(o: CommonFlags, image: string): Record<string, string> {
+  return o.withRegistryAuth ? { [REGISTRY_AUTH_HEADER]: registryAuthHeader(image) } : {};
 }
 
 function applyCommon(spec: Spec, o: CommonFlags): void {
@@ -119,8 +128,9 @@ async function getService(client: ApiClient, name: string): Promise<ServiceJson>
   }
 }
 
-function portsText(ports: PortJson[] | undefined): string {
-  return (ports ?? []).filter((p) => p.PublishedPort).map((p) => `${p.PublishMode === 'host' ? '' : '*'}:${p.PublishedPort}->${p.TargetPort}/${p.Protocol}`).join(', ');
+/** Docker's PORTS: `service ls` shows the routing mesh's ports (a host-mode port is a task's, shown by `service ps`). */
+export function portsText(ports: PortJson[] | undefined, mode: 'ingress' | 'host' = 'ingress'): string {
+  return (ports ?? []).filter((p) => p.PublishedPort && p.PublishMode === mode).map((p) => `*:${p.PublishedPort}->${p.TargetPort}/${p.Protocol}`).join(', ');
 }
 
 export function registerServiceCommands(program: Command, client: () => ApiClient, out: Out): void {
@@ -152,7 +162,7 @@ export function registerServiceCommands(program: Command, client: () => ApiClien
       };
       if (!o.name) throw new Error('--name is required: give the service a name (it becomes its DNS name)');
       applyCommon(spec, o);
-      const { ID } = (await client().request<{ ID: string }>('POST', '/services/create', spec)).body;
+      const { ID } = (await client().request<{ ID: string }>('POST', '/services/create', spec, authHeaders(o, image))).body;
       out(ID);
       await converge(client(), ID, o, out);
     });
@@ -256,7 +266,7 @@ export function registerServiceCommands(program: Command, client: () => ApiClien
     .action(async (name: string, o: CommonFlags & { image?: string; args?: string; envAdd?: string[]; envRm?: string[]; labelAdd?: string[]; labelRm?: string[]; constraintAdd?: string[]; constraintRm?: string[]; publishAdd?: string[]; publishRm?: string[]; networkAdd?: string[]; networkRm?: string[]; force?: boolean; rollback?: boolean }) => {
       const svc = await getService(client(), name);
       if (o.rollback) {
-        await client().request('POST', `/services/${svc.ID}/update?version=${svc.Version.Index}&rollback=previous`, svc.Spec);
+        await client().request('POST', `/services/${svc.ID}/update?version=${svc.Version.Index}&rollback=previous`, svc.Spec, authHeaders(o, String(svc.PreviousSpec?.TaskTemplate?.ContainerSpec?.Image ?? svc.Spec.TaskTemplate.ContainerSpec.Image)));
         out(name);
         return converge(client(), svc.ID, o, out);
       }
@@ -287,7 +297,7 @@ export function registerServiceCommands(program: Command, client: () => ApiClien
       }
       if (o.force) spec.TaskTemplate.ForceUpdate = (spec.TaskTemplate.ForceUpdate ?? 0) + 1;
       applyCommon(spec, o);
-      await client().request('POST', `/services/${svc.ID}/update?version=${svc.Version.Index}`, spec);
+      await client().request('POST', `/services/${svc.ID}/update?version=${svc.Version.Index}`, spec, authHeaders(o, String(cs.Image)));
       out(name);
       await converge(client(), svc.ID, o, out);
     });
@@ -358,7 +368,7 @@ export function psRows(tasks: TaskJson[], trunc: boolean, now = Date.now()): str
     group.forEach((t, i) => {
       const short = t.Name.split('.').slice(0, 2).join('.');
       const err = t.Status.Err ? (trunc && t.Status.Err.length > 30 ? `"${t.Status.Err.slice(0, 29)}…"` : `"${t.Status.Err}"`) : '';
-      rows.push([trunc ? t.ID.slice(0, 12) : t.ID, i === 0 ? short : ` \\_ ${short}`, t.Spec.ContainerSpec.Image, t.NodeName, cap(t.DesiredState), `${cap(t.Status.State)} ${ago(t.Status.Timestamp, now)}`, err, '']);
+      rows.push([trunc ? t.ID.slice(0, 12) : t.ID, i === 0 ? short : ` \\_ ${short}`, t.Spec.ContainerSpec.Image, t.NodeName, cap(t.DesiredState), `${cap(t.Status.State)} ${ago(t.Status.Timestamp, now)}`, err, portsText(t.Status.PortStatus?.Ports, 'host')]);
     });
   }
   return rows;
