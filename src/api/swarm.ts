@@ -77,6 +77,8 @@ export function addSwarmRoutes(router: Router, swarm: Swarm, config: AgentConfig
     if (!Array.isArray(pool) || pool.some((p) => typeof p !== 'string' || !/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(p))) throw new ApiError(400, 'DefaultAddrPool must be a list of IPv4 CIDRs, like ["10.0.0.0/8"]');
     const subnetSize = b.SubnetSize === undefined || b.SubnetSize === 0 ? 24 : Number(b.SubnetSize);
     if (!Number.isInteger(subnetSize) || subnetSize < 8 || subnetSize > 29) throw new ApiError(400, 'SubnetSize (--default-addr-pool-mask-length) must be 8..29');
+    if (b.ForceNewCluster !== undefined && typeof b.ForceNewCluster !== 'boolean') throw new ApiError(400, 'ForceNewCluster must be true or false');
+    if (b.ForceNewCluster === true && swarm.active) return { body: await swarm.forceNewCluster() };
     const id = await swarm.init({ advertiseAddr: advertiseAddr(b, config), listenPort: listenPort(optString(b, 'ListenAddr')), defaultAddrPool: pool as string[], subnetSize });
     return { body: id };
   }));

@@ -78,7 +78,8 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .option('--listen-addr <ip:port>', 'cluster management listen address (default 0.0.0.0:2377)')
     .option('--default-addr-pool <cidr>', 'address pool for overlay networks (repeatable; default 10.0.0.0/8)', (v: string, acc: string[] = []) => [...acc, v])
     .option('--default-addr-pool-mask-length <n>', 'subnet size carved from the pool (default 24)')
-    .action(async (o: { advertiseAddr?: string; listenAddr?: string; defaultAddrPool?: string[]; defaultAddrPoolMaskLength?: string }) => {
+    .option('--force-new-cluster', 'on a manager of a swarm that lost its majority: make it the only manager, keeping every object')
+    .action(async (o: { advertiseAddr?: string; listenAddr?: string; defaultAddrPool?: string[]; defaultAddrPoolMaskLength?: string; forceNewCluster?: boolean }) => {
       await swarmInit(clientFor(program), { ...o, maskLength: o.defaultAddrPoolMaskLength }, out);
     });
   swarm

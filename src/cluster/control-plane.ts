@@ -12,6 +12,7 @@ import { bootstrapAuth } from '../etcd/auth.js';
 import { createEtcdClient, type EtcdClientTls } from '../etcd/client.js';
 import { LeaderElection, type LeaderValue } from '../etcd/election.js';
 import { listMembers, type MemberInfo } from '../etcd/membership.js';
+import { rewriteAll } from '../etcd/recovery.js';
 import { ELECTION_PREFIX, NODES_PREFIX, OBJECTS_PREFIX, SECRETS_PREFIX } from '../etcd/keys.js';
 import { EtcdMember, httpsUrl, initialClusterToken } from '../etcd/member.js';
 import { etcdDefaults } from '../etcd/tunables.js';
@@ -39,6 +40,8 @@ export interface ControlPlaneOptions {
   local: RaftLocal;
   /** A new cluster's first start: turn on RBAC with this manager as its first root user. */
   bootstrap?: boolean;
+  /** Start the member once with --force-new-cluster on its data, then rewrite every key (recovery). */
+  forceNewCluster?: boolean;
   log: Logger;
 }
 
@@ -77,6 +80,7 @@ export class ControlPlane {
         nodeId: o.nodeId, addr: o.addr, dataDir: join(o.dir, 'data'), logFile: join(o.dir, 'etcd.log'),
         tls: { caFile: join(o.certsDir, 'ca.crt'), certFile: join(o.certsDir, 'node.crt'), keyFile: join(o.certsDir, 'node.key') },
         clusterToken: initialClusterToken(o.clusterId), initialCluster: o.local.member!.initialCluster, initialClusterState: o.local.member!.state,
+        ...(o.forceNewCluster ? { forceNewCluster: true } : {}),
       });
       this.member.on('exited', (e: { code: number | null; signal: string | null }) => o.log.warn({ code: e.code, signal: e.signal }, 'the etcd member exited; restarting it'));
       this.member.on('removed', () => o.log.warn('this manager\'s etcd member was removed from the cluster'));
@@ -107,8 +111,9 @@ export class ControlPlane {
    */
   async start(): Promise<void> {
     if (this.member) {
-      await this.member.start({ waitHealthy: this.o.bootstrap === true });
+      await this.member.start({ waitHealthy: this.o.bootstrap === true || this.o.forceNewCluster === true });
       if (this.o.bootstrap) await bootstrapAuth(this.client, [this.o.nodeId]);
+      if (this.o.forceNewCluster) this.o.log.info({ keys: await rewriteAll(this.client) }, 'forced a new cluster: every key written again into the new Raft log');
       this.healthTimer = setInterval(() => void this.checkHealth(), tunables.quorumCheckIntervalMs);
       this.healthTimer.unref();
     }

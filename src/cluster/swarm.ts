@@ -187,6 +187,26 @@ export class Swarm {
     return nodeId;
   }
 
+  /**
+   * `swarm init --force-new-cluster` on a manager of a swarm that lost its majority: its etcd member
+   * restarts once with --force-new-cluster, becoming a one-member cluster on its own data (every
+   * object kept); then every key is written again so the new Raft log holds what its database holds
+   * (docs/decisions/0016). The other managers are no longer members: they join again to come back.
+   */
+  async forceNewCluster(): Promise<string> {
+    const l = this.local;
+    if (!l) throw new SwarmError(NOT_IN_SWARM, 503);
+    if (!l.raft.member) throw new SwarmError('--force-new-cluster recovers a swarm from one of its managers: this node is a worker. Run it on a manager', 400);
+    this.opts.log.warn('forcing a new cluster from this manager\'s state: it becomes the only Raft member');
+    await this.stop('shutdown');
+    l.raft = { endpoints: [clientUrl(l.advertiseAddr)], member: { initialCluster: `${l.nodeId}=${peerUrl(l.advertiseAddr)}`, state: 'new' } };
+    this.saveLocal();
+    await this.run({ forceNewCluster: true });
+    const peers = this.nodeRecords().filter((n) => n.id !== l.nodeId).map((n) => `${n.addr}:${this.opts.gossipPort}`);
+    void this.gossip?.join(peers).catch(() => 0);
+    return l.nodeId;
+  }
+
   async join(req: { remote: string; token: string; advertiseAddr: string; listenPort: number }): Promise<NodeRole> {
     if (this.local) throw new SwarmError(ALREADY_IN_SWARM, 503);
     const [host, portText] = req.remote.includes(':') ? req.remote.split(':') as [string, string] : [req.remote, '2377'];
@@ -273,8 +293,10 @@ export class Swarm {
 
   requireManager(): void {
     if (!this.local) throw new SwarmError(NOT_IN_SWARM_HELP, 503);
-    if (!this.plane?.isManager || this.nodes!.get(this.local.nodeId)?.value.role !== 'manager') throw new SwarmError(NOT_A_MANAGER, 503);
-    if (!this.plane.hasQuorum) throw new SwarmError(NO_LEADER_MESSAGE, 503);
+    // The record decides, as in Docker: a node just promoted serves as a manager at once (its etcd user
+    // already has the managers' role) while its own member is still being added.
+    if (this.nodes?.get(this.local.nodeId)?.value.role !== 'manager') throw new SwarmError(NOT_A_MANAGER, 503);
+    if (this.plane && !this.plane.hasQuorum) throw new SwarmError(NO_LEADER_MESSAGE, 503);
   }
 
   clusterSettings(): ClusterSettings | undefined {
@@ -428,7 +450,7 @@ export class Swarm {
    * the keyring, the node API, on managers the join server, then the controllers. `beforeMember` runs
    * once the store is up and before anything serves: init writes the new cluster's records there.
    */
-  private async run(opts: { bootstrap?: boolean; beforeMember?: () => Promise<void> } = {}): Promise<void> {
+  private async run(opts: { bootstrap?: boolean; forceNewCluster?: boolean; beforeMember?: () => Promise<void> } = {}): Promise<void> {
     const l = this.local!;
     const certs = join(this.dir, 'certs');
     const node = loadCertAndKey(certs, 'node');
@@ -436,7 +458,7 @@ export class Swarm {
     if (!node || !existsSync(caCertFile)) throw new SwarmError(`this node's certificate or the cluster's CA is missing from ${certs}: leave the swarm (\`shoal swarm leave --force\`) and join it again`, 500);
     if (!l.raft) throw new SwarmError('this node joined its swarm before shoal kept the cluster\'s state on etcd: leave the swarm (`shoal swarm leave --force`) and init or join again', 500);
     const caCert = readFileSync(caCertFile, 'utf8');
-    this.plane = new ControlPlane({ nodeId: l.nodeId, clusterId: l.clusterId, addr: l.advertiseAddr, certsDir: certs, dir: this.raftDir, local: l.raft, bootstrap: opts.bootstrap === true, log: this.opts.log });
+    this.plane = new ControlPlane({ nodeId: l.nodeId, clusterId: l.clusterId, addr: l.advertiseAddr, certsDir: certs, dir: this.raftDir, local: l.raft, bootstrap: opts.bootstrap === true, forceNewCluster: opts.forceNewCluster === true, log: this.opts.log });
     await this.plane.start();
     this.store = new ReplicatedStore({
       node: l.nodeId, persistence: new FilePersistence(join(this.opts.dataDir, 'store')),

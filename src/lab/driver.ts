@@ -29,7 +29,8 @@ export class Lab {
   readonly prefix: string;
   private readonly env: NodeJS.ProcessEnv;
 
-  constructor(label: string) {
+  /** `root`: the checkout whose lab script and build to drive (a benchmark comparing two builds). */
+  constructor(label: string, private readonly root: string = projectRoot) {
     this.prefix = uniqueName(label);
     this.env = { ...process.env, SHOAL_LAB_PREFIX: this.prefix };
   }
@@ -43,7 +44,7 @@ export class Lab {
   }
 
   run(...args: string[]): Run {
-    const r = spawnSync(labScript, args, { env: this.env, encoding: 'utf8', timeout: 90_000 });
+    const r = spawnSync(join(this.root, 'netns-scripts', 'lab'), args, { env: this.env, encoding: 'utf8', timeout: 90_000 });
     return { status: r.status, out: (r.stdout ?? '').trim(), err: (r.stderr ?? '').trim() };
   }
 

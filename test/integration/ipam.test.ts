@@ -24,6 +24,8 @@ t.test('200 tasks at once, no duplicate address', async (t) => {
   const lab = new Lab('ip');
   lab.up(t, '--nodes', '3', '--runtime', 'exec', '--dns-upstream', 'none');
   t.equal(lab.shoal('node1', 'node', 'promote', 'node2', 'node3').status, 0);
+  const voters = () => (lab.json<{ ManagerStatus?: { Leader: boolean; Reachability: string } }[]>('node1', 'node', 'ls', '--format', 'json') ?? []).filter((n) => n.ManagerStatus?.Leader || n.ManagerStatus?.Reachability === 'reachable').length;
+  await until('three managers, each a voting Raft member', () => voters() === 3, 60_000);
   t.equal(lab.shoal('node1', 'network', 'create', '--subnet', '10.20.0.0/24', 'big').status, 0);
   await until('node3 to see the network', () => lab.shoal('node3', 'network', 'inspect', 'big').status === 0, 10_000);
 

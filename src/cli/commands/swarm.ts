@@ -14,9 +14,10 @@ async function managerAddr(client: ApiClient): Promise<string> {
   return `${info.Swarm.NodeAddr}:2377`;
 }
 
-export async function swarmInit(client: ApiClient, o: { advertiseAddr?: string; listenAddr?: string; defaultAddrPool?: string[]; maskLength?: string }, out: Out): Promise<void> {
+export async function swarmInit(client: ApiClient, o: { advertiseAddr?: string; listenAddr?: string; defaultAddrPool?: string[]; maskLength?: string; forceNewCluster?: boolean }, out: Out): Promise<void> {
   const id = (await client.request<string>('POST', '/swarm/init', {
     AdvertiseAddr: o.advertiseAddr, ListenAddr: o.listenAddr, DefaultAddrPool: o.defaultAddrPool, SubnetSize: o.maskLength === undefined ? undefined : Number(o.maskLength),
+    ...(o.forceNewCluster ? { ForceNewCluster: true } : {}),
   })).body;
   const tokens = (await client.get<{ JoinTokens: { Worker: string } }>('/swarm')).body.JoinTokens;
   out(`Swarm initialized: current node (${id}) is now a manager.\n`);

@@ -1,0 +1,68 @@
+// Quorum as the Swarm tutorials teach it, in a lab of 3 managers and 2 workers: with one manager
+// killed (agent and etcd, kill -9) writes go on; with two, writes and `node ls` fail with Docker's
+// message while the published port and the task's DNS keep answering; with both back, writes resume
+// and nothing was lost. Then, with two managers gone for good, `swarm init --force-new-cluster` on the
+// one left brings the swarm back with every service.
+import { spawnSync } from 'node:child_process';
+import t from 'tap';
+import { Lab } from '../lib/lab.js';
+import { until } from '../lib/wait.js';
+
+interface NodeJson { Description: { Hostname: string }; ManagerStatus?: { Leader: boolean; Reachability: string } }
+interface TaskJson { NodeName: string; DesiredState: string; Status: { State: string; ContainerStatus?: { PID: number } } }
+
+const lab = new Lab('rq');
+const NO_LEADER = /The swarm does not have a leader\. It's possible that too few managers are online\. Make sure more than half of the managers are online\./;
+const WEB = ['host', '/bin/sh', '-c', 'mkdir -p /tmp/rq-$(hostname) && echo "hello from $(hostname)" > /tmp/rq-$(hostname)/index.html && exec /bin/busybox httpd -f -p 80 -h /tmp/rq-$(hostname)'];
+
+const voters = (node: string) => (lab.json<NodeJson[]>(node, 'node', 'ls', '--format', 'json') ?? []).filter((n) => n.ManagerStatus?.Leader || n.ManagerStatus?.Reachability === 'reachable').length;
+const running = (node: string, svc: string) => (lab.json<TaskJson[]>(node, 'service', 'ps', svc, '--format', 'json') ?? []).filter((x) => x.DesiredState === 'running' && x.Status.State === 'running');
+const curl = (node: string) => spawnSync('ip', ['netns', 'exec', lab.netns('client'), 'curl', '-sf', '-m', '2', `http://192.168.56.10${node.slice(-1)}:8080/`], { encoding: 'utf8' }).stdout;
+const dig = (pid: number, name: string) => spawnSync('nsenter', ['-t', String(pid), '-n', 'dig', '+short', '+tries=1', '+time=2', '@127.0.0.11', name], { encoding: 'utf8' }).stdout.trim();
+
+t.test('three managers: one may fail, two may not; force-new-cluster recovers from the last', async (t) => {
+  lab.up(t, '--nodes', '5', '--managers', '3', '--runtime', 'exec');
+  await until('three voting managers', () => voters('node1') === 3, 60_000);
+  t.equal(lab.shoal('node1', 'network', 'create', '-d', 'overlay', 'appnet').status, 0);
+  const created = lab.shoal('node1', 'service', 'create', '--name', 'web', '--replicas', '2', '--network', 'appnet', '--publish', '8080:80', '--constraint', 'node.role==worker', ...WEB);
+  t.equal(created.status, 0, created.err);
+  const task = running('node1', 'web')[0]!;
+
+  // One manager down: the other two are a majority.
+  lab.kill('node3');
+  const one = await until('a write with node3 down', () => lab.shoal('node1', 'service', 'create', '-d', '--name', 'one-down', 'host', '/bin/busybox', 'sleep', '100000').status === 0, 30_000);
+  t.pass(`service create works ${(one.ms / 1000).toFixed(1)} s after kill -9 of one manager of three`);
+  t.equal(lab.shoal('node2', 'service', 'scale', 'one-down=2').status, 0, 'and scale, through another manager');
+
+  // Two down: no majority.
+  lab.kill('node2');
+  const refused = await until('writes to fail with the no-leader message', () => NO_LEADER.test(lab.shoal('node1', 'service', 'create', '-d', '--name', 'two-down', 'host', 'true').err), 30_000);
+  t.pass(`with two of three managers down, writes fail with Docker's message after ${(refused.ms / 1000).toFixed(1)} s`);
+  t.match(lab.shoal('node1', 'node', 'ls').err, NO_LEADER, 'node ls too');
+  for (const n of ['node1', 'node4', 'node5']) t.match(curl(n), /^hello from /, `the published port still answers on ${n}`);
+  t.match(dig(task.Status.ContainerStatus!.PID, 'web'), /^10\.0\.\d+\.\d+$/, 'DNS still answers inside a task');
+
+  // Both back: writes resume, nothing lost.
+  lab.start('node2');
+  lab.start('node3');
+  const resumed = await until('writes to resume', () => lab.shoal('node1', 'service', 'scale', 'one-down=3').status === 0, 60_000);
+  t.pass(`writes resume ${(resumed.ms / 1000).toFixed(1)} s after the two managers were started again`);
+  const names = () => lab.shoal('node1', 'service', 'ls', '--format', 'json').out;
+  t.match(names(), /"web"/, 'web is still there');
+  t.match(names(), /"one-down"/, 'and the service created with one manager down');
+  t.notMatch(names(), /"two-down"/, 'but not the one refused');
+
+  // Two managers lost for good: force a new cluster from the last one.
+  await until('three voting managers again', () => voters('node1') === 3, 60_000);
+  lab.kill('node2');
+  lab.kill('node3');
+  await until('no majority', () => NO_LEADER.test(lab.shoal('node1', 'node', 'ls').err), 30_000);
+  const forced = lab.shoal('node1', 'swarm', 'init', '--force-new-cluster');
+  t.equal(forced.status, 0, `swarm init --force-new-cluster: ${forced.err}`);
+  const back = await until('writes on node1 alone', () => lab.shoal('node1', 'service', 'scale', 'one-down=1').status === 0, 60_000);
+  t.pass(`the swarm writes again ${(back.ms / 1000).toFixed(1)} s after --force-new-cluster`);
+  t.match(names(), /"web"/, 'every service survived the recovery: web');
+  t.match(names(), /"one-down"/, 'and one-down');
+  await until('web running on the workers', () => running('node1', 'web').length === 2, 60_000);
+  t.match(curl('node4'), /^hello from /, 'and the routing mesh serves');
+});
