@@ -88,6 +88,8 @@ export async function servicesBody(t: Test, rt: ServiceRuntime): Promise<void> {
   const vipList = lab.json<ServiceJson[]>('node1', 'service', 'inspect', 'web')![0]!.Endpoint.VirtualIPs!;
   t.equal(lab.shoal('node1', 'service', 'inspect', '--format', '{{.Endpoint.VirtualIPs}}', 'web').out, `[${vipList.map((v) => `{${v.NetworkID} ${v.Addr}}`).join(' ')}]`, "service inspect --format '{{.Endpoint.VirtualIPs}}' web");
   t.match(lab.shoal('node1', 'service', 'ls', '--format', '{{.Name}} {{.Mode}} {{.Replicas}}').out, /^rr replicated 2\/2\nweb replicated 5\/5$/, 'service ls --format');
+  t.equal(lab.shoal('node1', 'network', 'inspect', '-f', '{{.Name}} {{.Driver}} {{.Scope}}', 'appnet').out, 'appnet overlay swarm', 'network inspect --format');
+  t.match(lab.shoal('node1', 'network', 'ls', '--format', '{{.Name}}').out, /(^|\n)appnet(\n|$)/, 'network ls --format');
   // node ps node2: every task on node2 (web's and rr's, history included), in Docker's table.
   const webId = tasks('web')[0]!.ServiceID;
   const onNode2 = [...tasks('web'), ...tasks('rr')].filter((x) => x.NodeName === 'node2');
