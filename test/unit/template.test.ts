@@ -96,6 +96,7 @@ t.test('raw JSON (interface{}) values, as Docker\'s inspect fallback sees them',
   const raw = val(T.any, service);
   t.equal(run('{{.Endpoint.VirtualIPs}}', raw), '[map[Addr:10.255.0.5/16 NetworkID:4hxwa3v0yyn0z1s5uwuqxgnbd] map[Addr:10.0.9.2/24 NetworkID:y2ovfxtk3ocfbm5tkyvcj1kfv]]');
   t.equal(run('{{.Nope}}', raw), '<no value>', 'missingkey=default');
+  t.equal(run('{{index .Spec "Nope"}}', raw), '<nil>', 'index of a missing key of map[string]interface{}: a nil interface');
   t.throws(() => run('{{.Nope}}', raw, 'error'), /map has no entry for key "Nope"/);
 });
 

@@ -476,7 +476,7 @@ export const builtins: Funcs = {
 };
 
 function zeroOf(t: GoType): Val {
-  if (t.kind === 'any') return NO_VALUE;
+  if (t.kind === 'any') return val(T.nil, null); // a nil interface{}: prints <nil>
   const zero: Record<string, unknown> = { string: '', bool: false, int: 0, float: 0, number: 0, duration: 0 };
   return val(t, zero[t.kind]);
 }
