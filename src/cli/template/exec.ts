@@ -233,7 +233,7 @@ class Executor {
         const argv = args.map((a) => this.arg(a, dot));
         if (final) argv.push(final);
         if (argv.length !== fn.params.length) throw new Fail(`wrong number of args for ${name}: want ${fn.params.length} got ${argv.length}`, node.pos, at);
-        argv.forEach((a, i) => checkParam(a, fn.params[i]!, name, node, at));
+        argv.forEach((a, i) => checkParam(a, fn.params[i]!, node, at));
         return val(fn.result, fn.fn(...argv));
       }
       if (hasArgs) throw new Fail(`${name} has arguments but cannot be invoked as function`, node.pos, at);
@@ -292,7 +292,7 @@ export class CallError extends Error {
   }
 }
 
-function checkParam(a: Val, kind: 'string' | 'int' | 'any', name: string, node: Arg, at: string): void {
+function checkParam(a: Val, kind: 'string' | 'int' | 'any', node: Arg, at: string): void {
   const c = concrete(a);
   if (kind === 'string' && c.type.kind !== 'string') throw new Fail(`wrong type for value; expected string; got ${typeName(c.type)}`, node.pos, at);
   if (kind === 'int' && c.type.kind !== 'int') throw new Fail(`wrong type for value; expected int; got ${typeName(c.type)}`, node.pos, at);
