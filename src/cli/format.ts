@@ -118,3 +118,24 @@ export function printInspect(out: (s: string) => void, format: string | undefine
   const all = [...lookupErrors, ...errors];
   if (all.length > 0) throw new StatusError(all.join('\n'));
 }
+
+/** --filter key=value flags as a filters map (values of one key are alternatives), refusing unknown keys. */
+export function filterFlags(list: string[] | undefined, allowed: string[]): Record<string, string[]> {
+  const filters: Record<string, string[]> = {};
+  for (const f of list ?? []) {
+    const i = f.indexOf('=');
+    const k = i > 0 ? f.slice(0, i) : '';
+    if (!k || !allowed.includes(k)) throw new Error(`invalid --filter '${f}': use ${allowed.map((a) => `${a}=...`).join(', ')}`);
+    (filters[k] ??= []).push(f.slice(i + 1));
+  }
+  return filters;
+}
+
+/** Docker's label filter: every `key` or `key=value` given must match (no filter matches everything). */
+export function labelsMatch(labels: Record<string, string> | undefined, wanted: string[] | undefined): boolean {
+  return (wanted ?? []).every((w) => {
+    const i = w.indexOf('=');
+    const [k, v] = i < 0 ? [w, undefined] : [w.slice(0, i), w.slice(i + 1)];
+    return labels !== undefined && Object.prototype.hasOwnProperty.call(labels, k) && (v === undefined || labels[k] === v);
+  });
+}

@@ -124,16 +124,17 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     });
 
   const node = program.command('node').description('manage swarm nodes');
+  const collect = (v: string, acc: string[] = []) => [...acc, v];
   node
     .command('ls')
     .alias('list')
     .description('list the nodes in the swarm')
     .option('-q, --quiet', 'only node IDs')
+    .option('-f, --filter <k=v>', 'id=ID, name=HOSTNAME (prefixes), role=manager|worker, node.label=KEY[=VALUE], label=KEY[=VALUE] (engine labels) (repeatable)', collect)
     .option('--format <format>', 'table (default), raw, a Go template (`table {{.Hostname}}\\t{{.Status}}`), or json for the API objects')
-    .action(async (o: { format?: string; quiet?: boolean }) => {
+    .action(async (o: { format?: string; quiet?: boolean; filter?: string[] }) => {
       await nodeLs(clientFor(program), o, out);
     });
-  const collect = (v: string, acc: string[] = []) => [...acc, v];
   node
     .command('inspect <node...>')
     .description('show one or more nodes in detail (a node is an ID, an ID prefix, a hostname or self)')

@@ -14,7 +14,7 @@ const ago = (s: number) => new Date(Date.now() - s * 1000).toISOString();
 
 const SVC = {
   ID: 'kq2dz0ojvb1mzn3gcugqmisyk', Version: { Index: 20 }, CreatedAt: '2026-12-07T21:00:00Z', UpdatedAt: '2026-12-07T21:00:00Z',
-  Spec: { Name: 'web', TaskTemplate: { ContainerSpec: { Image: 'nginx:latest' } }, Mode: { Replicated: { Replicas: 2 } }, EndpointSpec: { Mode: 'vip' } },
+  Spec: { Name: 'web', Labels: { tier: 'front' }, TaskTemplate: { ContainerSpec: { Image: 'nginx:latest' } }, Mode: { Replicated: { Replicas: 2 } }, EndpointSpec: { Mode: 'vip' } },
   Endpoint: { Spec: { Mode: 'vip' }, Ports: [{ Protocol: 'tcp', TargetPort: 80, PublishedPort: 8080, PublishMode: 'ingress' }, { Protocol: 'tcp', TargetPort: 81, PublishedPort: 8081, PublishMode: 'ingress' }], VirtualIPs: [{ NetworkID: '4hxwa3v0yyn0z1s5uwuqxgnbd', Addr: '10.255.0.5/16' }] },
   ServiceStatus: { RunningTasks: 2, DesiredTasks: 2 },
 };
@@ -34,7 +34,7 @@ const TASKS = () => [
 ];
 const node = (id: string, host: string, manager?: object) => ({
   ID: id, Version: { Index: 5 }, CreatedAt: '2026-12-07T20:00:00Z', UpdatedAt: '2026-12-07T20:00:00Z',
-  Spec: { Role: manager ? 'manager' : 'worker', Availability: 'active', Labels: {} },
+  Spec: { Role: manager ? 'manager' : 'worker', Availability: 'active', Labels: host === 'node2' ? { zone: 'a' } : {} },
   Description: { Hostname: host, Platform: { Architecture: 'x86_64', OS: 'linux' }, Engine: { EngineVersion: '0.1.0' } },
   Status: { State: 'ready', Addr: `10.0.0.${host.slice(-1)}` }, ...(manager ? { ManagerStatus: manager } : {}),
 });
@@ -51,7 +51,7 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
   const send = (status: number, body: unknown) => { res.writeHead(status, { 'content-type': 'application/json' }); res.end(JSON.stringify(body)); };
   const filters = JSON.parse(url.searchParams.get('filters') ?? '{}') as Record<string, string[]>;
   if (path === '/info') return send(200, { Name: 'node1', Swarm: { NodeID: 'n1xxxxxxxxxxxxxxxxxxxxxxx', LocalNodeState: 'active' } });
-  if (path === '/services') return send(200, [SVC, SVC2]);
+  if (path === '/services') return send(200, [SVC, SVC2].filter((x) => (!filters.name || filters.name.some((n) => x.Spec.Name.startsWith(n))) && (!filters.id || filters.id.some((i) => x.ID.startsWith(i)))));
   if (path.startsWith('/services/')) {
     const s = [SVC, SVC2].find((x) => x.ID === path.slice(10) || x.Spec.Name === path.slice(10));
     return s ? send(200, s) : send(404, { message: `service ${path.slice(10)} not found` });
@@ -103,6 +103,11 @@ t.test('service ls: Docker\'s table (tabwriter, trailing spaces and all), -q, --
   t.equal((await shoal('service', 'ls', '--format', '{{json .}}')).out.split('\n')[1], '{"ID":"kq2dz0ojvb1m","Image":"nginx:latest","Mode":"replicated","Name":"web","Ports":"*:8080-8081->80-81/tcp","Replicas":"2/2"}');
   t.equal((await shoal('service', 'ls', '--format', 'raw')).out, 'id: zz9dz0ojvb1m\nname: agent-10\nmode: global\nreplicas: 1/2\nimage: busybox:1.36\nports: \n\nid: kq2dz0ojvb1m\nname: web\nmode: replicated\nreplicas: 2/2\nimage: nginx:latest\nports: *:8080-8081->80-81/tcp\n\n');
   t.same(JSON.parse((await shoal('service', 'ls', '--format', 'json')).out).map((s: { ID: string }) => s.ID), [SVC.ID, SVC2.ID], '--format json: the API objects (shoal\'s machine-readable form)');
+  t.equal((await shoal('service', 'ls', '-f', 'mode=global', '--format', '{{.Name}}')).out, 'agent-10\n', '--filter mode');
+  t.equal((await shoal('service', 'ls', '-f', 'label=tier=front', '--format', '{{.Name}}')).out, 'web\n', '--filter label=key=value');
+  t.equal((await shoal('service', 'ls', '-f', 'label=tier=back', '-q')).out, '', 'no match, no output');
+  t.equal((await shoal('service', 'ls', '-f', 'name=age', '--format', '{{.Name}}')).out, 'agent-10\n', '--filter name (a prefix, answered by the API)');
+  t.match((await shoal('service', 'ls', '-f', 'mode=job')).err, /invalid --filter 'mode=job': use mode=replicated or mode=global/);
   const bad = await shoal('service', 'ls', '--format', '{{.Nope}}');
   t.equal(bad.status, 1);
   t.equal(bad.err, 'template parsing error: template: :1:2: executing "" at <.Nope>: can\'t evaluate field Nope in type *service.serviceContext\n');
@@ -152,6 +157,9 @@ t.test('node ls / node ps / node inspect', async (t) => {
     'n2xxxxxxxxxxxxxxxxxxxxxxx     node2      Ready     Active                          0.1.0\n' +
     'n10xxxxxxxxxxxxxxxxxxxxxx     node10     Ready     Active                          0.1.0\n', 'hostnames in natural order, self marked');
   t.equal((await shoal('node', 'ls', '-q')).out, 'n1xxxxxxxxxxxxxxxxxxxxxxx\nn2xxxxxxxxxxxxxxxxxxxxxxx\nn10xxxxxxxxxxxxxxxxxxxxxx\n');
+  t.equal((await shoal('node', 'ls', '-f', 'role=worker', '--format', '{{.Hostname}}')).out, 'node2\nnode10\n', '--filter role');
+  t.equal((await shoal('node', 'ls', '-f', 'node.label=zone=a', '-f', 'name=node', '--format', '{{.Hostname}}')).out, 'node2\n', '--filter node.label and name together');
+  t.match((await shoal('node', 'ls', '-f', 'colour=red')).err, /invalid --filter 'colour=red': use id=\.\.\., name=\.\.\., role=\.\.\., node\.label=\.\.\., label=\.\.\./);
   t.equal((await shoal('node', 'ls', '--format', '{{.Hostname}} {{.Self}} {{.ManagerStatus}} {{.TLSStatus}}')).out, 'node1 true Leader Unknown\nnode2 false  Unknown\nnode10 false  Unknown\n');
   t.equal((await shoal('node', 'ps', 'node2')).out,
     'ID             NAME      IMAGE          NODE      DESIRED STATE   CURRENT STATE           ERROR                              PORTS\n' +

@@ -2,7 +2,7 @@
 // Docker prints; create, update and scale show the convergence progress unless --detach.
 import { Command, Option } from 'commander';
 import type { ApiClient } from '../client.js';
-import { emit, listFormat, printInspect, renderList } from '../format.js';
+import { emit, filterFlags, labelsMatch, listFormat, printInspect, renderList } from '../format.js';
 import { waitForConvergence } from '../progress.js';
 import { naturalLess, serviceHeaders, serviceListFormats, serviceRow, taskHeaders, taskListFormats, taskRows } from '../rows.js';
 import { ServiceType } from '../template/docker-types.js';
@@ -159,9 +159,15 @@ export function registerServiceCommands(program: Command, client: () => ApiClien
     .alias('list')
     .description('list services')
     .option('-q, --quiet', 'only IDs')
+    .option('-f, --filter <k=v>', 'id=ID, name=NAME (prefixes), label=KEY or label=KEY=VALUE, mode=replicated|global (repeatable)', collect)
     .option('--format <format>', 'table (default), raw, a Go template (`table {{.ID}}\\t{{.Name}}`, `{{json .}}`), or json for the API objects')
-    .action(async (o: { quiet?: boolean; format?: string }) => {
-      const list = (await client().get<ServiceJson[]>(`/services${o.quiet ? '' : '?status=true'}`)).body;
+    .action(async (o: { quiet?: boolean; filter?: string[]; format?: string }) => {
+      const f = filterFlags(o.filter, ['id', 'name', 'label', 'mode']);
+      for (const m of f.mode ?? []) if (m !== 'replicated' && m !== 'global') throw new Error(`invalid --filter 'mode=${m}': use mode=replicated or mode=global`);
+      const api = { ...(f.id ? { id: f.id } : {}), ...(f.name ? { name: f.name } : {}) };
+      const query = [...(o.quiet ? [] : ['status=true']), ...(Object.keys(api).length > 0 ? [`filters=${encodeURIComponent(JSON.stringify(api))}`] : [])];
+      const list = (await client().get<ServiceJson[]>(`/services${query.length > 0 ? `?${query.join('&')}` : ''}`)).body
+        .filter((s) => labelsMatch(s.Spec.Labels, f.label) && (!f.mode || f.mode.includes(s.Spec.Mode?.Global ? 'global' : 'replicated')));
       if (o.format === 'json') return out(JSON.stringify(list, null, 2));
       const rows = [...list].sort((a, b) => naturalLess(String(a.Spec.Name), String(b.Spec.Name))).map(serviceRow);
       emit(out, renderList(listFormat(o.format, o.quiet === true, serviceListFormats), rows, serviceHeaders));
@@ -175,7 +181,7 @@ export function registerServiceCommands(program: Command, client: () => ApiClien
     .option('-f, --filter <k=v>', 'desired-state=running|shutdown|accepted, id=ID, node=NODE (repeatable)', collect)
     .option('--format <format>', 'table (default), raw, a Go template (`table {{.Name}}\\t{{.CurrentState}}`), or json for the API objects')
     .action(async (names: string[], o: { trunc: boolean; quiet?: boolean; filter?: string[]; format?: string }) => {
-      const filters = taskFilters(o.filter, ['desired-state', 'id', 'node']);
+      const filters = filterFlags(o.filter, ['desired-state', 'id', 'node']);
       const all: TaskJson[] = [];
       const serviceNames = new Map<string, string>();
       for (const n of names) {
@@ -335,18 +341,6 @@ export function logPrinter(print: (taskId: string, stream: number, text: string)
       print(task, stream, text);
     }
   };
-}
-
-/** --filter key=value pairs as the API's filters, refusing keys the command does not take. */
-export function taskFilters(list: string[] | undefined, allowed: string[]): Record<string, string[]> {
-  const filters: Record<string, string[]> = {};
-  for (const f of list ?? []) {
-    const i = f.indexOf('=');
-    const k = i > 0 ? f.slice(0, i) : '';
-    if (!k || !allowed.includes(k)) throw new Error(`invalid --filter '${f}': use ${allowed.map((a) => `${a}=...`).join(', ')}`);
-    (filters[k] ??= []).push(f.slice(i + 1));
-  }
-  return filters;
 }
 
 /** `service ps` / `node ps` output: Docker's task rows through the default table, -q or --format. */

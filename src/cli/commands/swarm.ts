@@ -1,10 +1,10 @@
 // `shoal swarm init|join|join-token|leave`, `shoal info` and `shoal node ls`, printing what Docker prints.
 import type { ApiClient } from '../client.js';
-import { emit, listFormat, printInspect, renderList } from '../format.js';
+import { emit, filterFlags, labelsMatch, listFormat, printInspect, renderList } from '../format.js';
 import type { OutputFormat } from '../output.js';
 import { naturalLess, nodeHeaders, nodeListFormats, nodeRow } from '../rows.js';
 import { NodeType } from '../template/docker-types.js';
-import { printTasks, taskFilters, type TaskJson } from './service.js';
+import { printTasks, type TaskJson } from './service.js';
 
 type Out = (s: string) => void;
 
@@ -84,12 +84,16 @@ export async function infoCommand(client: ApiClient, format: OutputFormat, out: 
   out(lines.join('\n'));
 }
 
-interface NodeView { ID: string; Spec: { Role: string; Availability: string }; Description: { Hostname: string; Engine: { EngineVersion: string } }; Status: { State: string }; ManagerStatus?: { Leader: boolean; Reachability: string } }
+interface NodeView { ID: string; Spec: { Role: string; Availability: string; Labels?: Record<string, string> }; Description: { Hostname: string; Engine: { EngineVersion: string; Labels?: Record<string, string> } }; Status: { State: string }; ManagerStatus?: { Leader: boolean; Reachability: string } }
 
 const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
-export async function nodeLs(client: ApiClient, o: { format?: string; quiet?: boolean }, out: Out): Promise<void> {
-  const nodes = (await client.get<NodeView[]>('/nodes')).body;
+export async function nodeLs(client: ApiClient, o: { format?: string; quiet?: boolean; filter?: string[] }, out: Out): Promise<void> {
+  const f = filterFlags(o.filter, ['id', 'name', 'role', 'node.label', 'label']);
+  for (const r of f.role ?? []) if (r !== 'manager' && r !== 'worker') throw new Error(`invalid --filter 'role=${r}': use role=manager or role=worker`);
+  const nodes = (await client.get<NodeView[]>('/nodes')).body.filter((n) =>
+    (!f.id || f.id.some((x) => n.ID.startsWith(x))) && (!f.name || f.name.some((x) => n.Description.Hostname.startsWith(x))) &&
+    (!f.role || f.role.includes(n.Spec.Role)) && labelsMatch(n.Spec.Labels, f['node.label']) && labelsMatch(n.Description.Engine.Labels, f.label));
   if (o.format === 'json') return out(JSON.stringify(nodes, null, 2));
   // As Docker: the node we talk to (for .Self and the `*`) is only looked up when there is a table to show.
   const info = nodes.length > 0 && !o.quiet ? (await client.get<InfoView>('/info')).body : undefined;
@@ -99,7 +103,7 @@ export async function nodeLs(client: ApiClient, o: { format?: string; quiet?: bo
 
 /** `shoal node ps [NODE...]`: the tasks on the nodes (default: this one), as `service ps` shows them. */
 export async function nodePs(client: ApiClient, names: string[], o: { trunc: boolean; quiet?: boolean; filter?: string[]; format?: string }, out: Out): Promise<void> {
-  const filters = taskFilters(o.filter, ['desired-state', 'id']);
+  const filters = filterFlags(o.filter, ['desired-state', 'id']);
   const tasks: TaskJson[] = [];
   const errors: string[] = [];
   for (const name of names.length > 0 ? names : ['self']) {
