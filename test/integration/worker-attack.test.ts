@@ -49,7 +49,7 @@ t.test('a worker cannot change what is not its own', async (t) => {
   t.match(signed, /OU=swarm-worker CN=/, 'a CSR sent to a manager comes back as a worker certificate, whatever it asks');
 
   // 3. etcd's client port on a manager, authenticated by its certificate (etcd's RBAC by CN).
-  const attempt = (what: string, call: string) => `try { ${call}; console.log('${what}: ACCEPTED'); } catch (e) { console.log('${what}: refused: ' + e.message); }`;
+  const attempt = (what: string, call: string) => `try { ${call}; console.log(${JSON.stringify(`${what}: ACCEPTED`)}); } catch (e) { console.log(${JSON.stringify(`${what}: refused: `)} + e.message); }`;
   const out = asWorker(`const { createEtcdClient } = await import('${dist('etcd/client.js')}');
     const c = createEtcdClient({ endpoints: ['https://192.168.56.101:2379'], tls: certs, callDeadlineMs: 3000 });
     const node2 = JSON.stringify({ id: '${ids.node2}', hostname: 'node2', role: 'manager', availability: 'active', labels: {}, addr: '192.168.56.102', engineVersion: '0', createdAt: 'x', updatedAt: 'x' });
