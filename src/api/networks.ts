@@ -7,7 +7,8 @@ import { newId } from '../cluster/ids.js';
 import { EGRESS_BRIDGE } from '../controllers/egress.js';
 import { contains, intToIp, ipToInt, IpamError, overlaps, parseCidr } from '../controllers/ipam.js';
 import type { RunningNode } from '../controllers/node.js';
-import { objectNameProblem } from '../model/names.js';
+import { nameKey, objectNameProblem } from '../model/names.js';
+import { commitGuarded } from './commit.js';
 import { type NetworkAllocation, type NetworkSpec } from '../model/network.js';
 import { ApiError, type ApiRequest } from './http.js';
 import { resolveByName } from './resolve.js';
@@ -125,14 +126,27 @@ async function waitForAllocation(r: RunningNode, id: string): Promise<NetworkAll
   }
 }
 
+/** Deletes a network and its name claim together. */
+async function removeNetwork(r: RunningNode, spec: NetworkSpec): Promise<void> {
+  const { networks, names } = r.view.tables;
+  await commitGuarded(r.view.batch(), (b) => {
+    b.table(networks).delete(spec.id);
+    if (names.get(nameKey('network', spec.name))?.value.id === spec.id) b.table(names).delete(nameKey('network', spec.name));
+  }, () => new ApiError(409, `network ${spec.name} changed while it was being removed; try again`));
+}
+
 export function addNetworkRoutes(router: Router, swarm: Swarm, node: Running): void {
   router.add('POST', '/networks/create', swarmHandler(async (req) => {
     const r = requireRunning(swarm, node);
     const spec = validateCreate(body(req), specs(r));
-    await r.view.tables.networks.put(spec.id, spec);
+    const { networks, names } = r.view.tables;
+    await commitGuarded(r.view.batch(), (b) => {
+      b.table(networks).put(spec.id, spec);
+      b.table(names).put(nameKey('network', spec.name), { kind: 'network', id: spec.id });
+    }, () => new ApiError(409, `network with name ${spec.name} already exists: another manager created it at the same moment`));
     const alloc = await waitForAllocation(r, spec.id);
     if (alloc?.error) {
-      await r.view.tables.networks.delete(spec.id);
+      await removeNetwork(r, spec);
       throw new ApiError(400, `could not create network ${spec.name}: ${alloc.error}`);
     }
     return { status: 201, body: { Id: spec.id, Warning: alloc ? '' : 'the leader has not allocated the network yet; it will be usable once it has' } };
@@ -157,7 +171,7 @@ export function addNetworkRoutes(router: Router, swarm: Swarm, node: Running): v
     if (services.length > 0) throw new ApiError(403, `network ${spec.name} is in use by service ${services.map((s) => s.spec.Name).join(', ')}: remove the service (or take the network out of it with \`service update --network-rm\`) first`);
     const tasks = r.view.tables.tasks.list().map((e) => e.value).filter((t) => t.networks.some((n) => n.networkId === spec.id));
     if (tasks.length > 0) throw new ApiError(403, `network ${spec.name} is in use by ${tasks.length} task${tasks.length === 1 ? '' : 's'} still stopping (${tasks[0]!.serviceName}): try again in a few seconds`);
-    await r.view.tables.networks.delete(spec.id);
+    await removeNetwork(r, spec);
     return { status: 204, body: undefined };
   }));
 }

@@ -6,7 +6,8 @@ import { newId } from '../cluster/ids.js';
 import type { Swarm } from '../cluster/swarm.js';
 import type { RunningNode } from '../controllers/node.js';
 import { normalizeServiceSpec, replicasOf, SpecError, type ServiceRecord, type ServiceSpec } from '../model/service.js';
-import { NameError } from '../model/names.js';
+import { NameError, nameKey } from '../model/names.js';
+import { commitGuarded } from './commit.js';
 import { decodeRegistryAuth, REGISTRY_AUTH_HEADER, RegistryAuthError } from '../model/registry-auth.js';
 import { effectiveStatus, taskName, type TaskRecord } from '../model/task.js';
 import { portConflict, reservedPortProblem, type ReservedPort } from '../model/ports.js';
@@ -146,7 +147,11 @@ export function addServiceRoutes(router: Router, swarm: Swarm, node: Running, re
     const registryAuth = registryAuthOf(req);
     const now = new Date().toISOString();
     const id = newId();
-    await r.view.tables.services.put(id, { id, spec, ...(registryAuth ? { registryAuth } : {}), createdAt: now, updatedAt: now });
+    const { services, names } = r.view.tables;
+    await commitGuarded(r.view.batch(), (b) => {
+      b.table(services).put(id, { id, spec, ...(registryAuth ? { registryAuth } : {}), createdAt: now, updatedAt: now });
+      b.table(names).put(nameKey('service', spec.Name), { kind: 'service', id });
+    }, () => new ApiError(409, `service ${spec.Name} already exists: another manager created it at the same moment`));
     return { status: 201, body: { ID: id } };
   }));
 
@@ -179,17 +184,21 @@ export function addServiceRoutes(router: Router, swarm: Swarm, node: Running, re
     if (spec.Name !== record.spec.Name) throw new ApiError(400, 'a service cannot be renamed: remove it and create it again');
     const registryAuth = registryAuthForUpdate(req, record, rollback);
     const { registryAuth: _current, previousRegistryAuth: _previous, ...rest } = record;
-    await r.view.tables.services.put(record.id, {
+    await commitGuarded(r.view.batch(), (b) => b.table(r.view.tables.services).put(record.id, {
       ...rest, spec, previousSpec: record.spec, ...(registryAuth ? { registryAuth } : {}),
       ...(record.registryAuth ? { previousRegistryAuth: record.registryAuth } : {}), updatedAt: new Date().toISOString(),
-    });
+    }), () => new ApiError(409, `update out of sequence: service ${record.spec.Name} changed while this update was made; read it again and retry`));
     return { body: { Warnings: null } };
   }));
 
   router.add('DELETE', '/services/{id}', swarmHandler(async (req) => {
     const r = requireRunning(swarm, node);
     const { record } = findService(r, req.params.id!);
-    await r.view.tables.services.delete(record.id);
+    const { services, names } = r.view.tables;
+    await commitGuarded(r.view.batch(), (b) => {
+      b.table(services).delete(record.id);
+      if (names.get(nameKey('service', record.spec.Name))?.value.id === record.id) b.table(names).delete(nameKey('service', record.spec.Name));
+    }, () => new ApiError(409, `service ${record.spec.Name} changed while it was being removed; try again`));
     return { body: '' };
   }));
 

@@ -46,6 +46,7 @@ export function throughBatch(view: ClusterView, batch: Batch): BatchView {
     tasks: batch.table(t.tasks),
     taskStatus: batch.table(t.taskStatus),
     endpoints: batch.table(t.endpoints),
+    names: batch.table(t.names),
   };
   return { ...view, tables, batch: () => batch, isLeader: () => view.isLeader(), nodes: () => view.nodes(), node: (id) => view.node(id), nodeState: (id) => view.nodeState(id), settings: () => view.settings(), onMembership: (fn) => view.onMembership(fn) };
 }

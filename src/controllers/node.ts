@@ -6,6 +6,7 @@
 import { newId } from '../cluster/ids.js';
 import type { SwarmMember } from '../cluster/swarm.js';
 import { ingressNetworkSpec } from '../model/network.js';
+import { nameKey } from '../model/names.js';
 import { openRtnl, type Rtnl } from '../kernel/rtnl.js';
 import { chooseRuntime } from '../runtime/choose.js';
 import { RuntimeError, type LogLine, type LogOptions, type Runtime } from '../runtime/runtime.js';
@@ -130,7 +131,10 @@ export class NodeControllers implements SwarmMember {
   /** A new cluster starts with the routing mesh's network, as Docker's does. */
   async initCluster(view: ClusterView): Promise<void> {
     const spec = ingressNetworkSpec(newId(), new Date().toISOString());
-    await view.tables.networks.put(spec.id, spec);
+    const batch = view.batch();
+    batch.table(view.tables.networks).put(spec.id, spec);
+    batch.table(view.tables.names).put(nameKey('network', spec.name), { kind: 'network', id: spec.id });
+    await batch.commit();
   }
 
   async stop(reason: 'leave' | 'shutdown'): Promise<void> {

@@ -43,3 +43,20 @@ export function checkSecretName(name: unknown): asserts name is string {
   const problem = secretNameProblem(name);
   if (problem) throw new NameError(problem);
 }
+
+/** What holds a name (the `names` table, key `<kind>/<name>`): a name is taken by writing its claim in
+ * the same guarded commit as the object, so two managers creating one name at once cannot both win. */
+export interface NameClaim {
+  kind: 'service' | 'network';
+  id: string;
+}
+
+export function nameKey(kind: NameClaim['kind'], name: string): string {
+  return `${kind}/${name}`;
+}
+
+export function parseNameClaim(v: unknown): NameClaim {
+  const c = v as Partial<NameClaim>;
+  if ((c?.kind !== 'service' && c?.kind !== 'network') || typeof c.id !== 'string') throw new Error('a name claim needs kind (service or network) and id');
+  return c as NameClaim;
+}

@@ -10,6 +10,7 @@ import { parseNetworkAllocation, parseNetworkSpec, type NetworkAllocation, type 
 import { parseNode, parseNodeStatus, type NodeRecord, type NodeStatus } from './node.js';
 import { parseServiceEndpoint, parseServiceRecord, type ServiceEndpoint, type ServiceRecord } from './service.js';
 import { parseTask, parseTaskStatus, type TaskRecord, type TaskStatusRecord } from './task.js';
+import { parseNameClaim, type NameClaim } from './names.js';
 
 /** The tables the controllers reconcile from. */
 export interface ObjectTables {
@@ -27,6 +28,8 @@ export interface ObjectTables {
   taskStatus: StateTable<TaskStatusRecord>;
   /** The node that plumbed the endpoint. */
   endpoints: StateTable<EndpointRecord>;
+  /** API (any manager): which object holds each service and network name. */
+  names: StateTable<NameClaim>;
 }
 
 /** The object tables and the membership tables together. */
@@ -70,6 +73,7 @@ export function defineObjectTables(stores: StateStore | TableStores): ObjectTabl
     tasks: s.objects.table('tasks', parseTask),
     taskStatus: s.nodes.table('task-status', parseTaskStatus),
     endpoints: s.gossip.table('endpoints', parseEndpoint),
+    names: s.objects.table('names', parseNameClaim),
   };
 }
 

@@ -3,7 +3,7 @@
 // message while the published port and the task's DNS keep answering; with both back, writes resume
 // and nothing was lost. Then, with two managers gone for good, `swarm init --force-new-cluster` on the
 // one left brings the swarm back with every service.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import t from 'tap';
 import { Lab } from '../lib/lab.js';
 import { until } from '../lib/wait.js';
@@ -14,6 +14,16 @@ interface TaskJson { NodeName: string; DesiredState: string; Status: { State: st
 const lab = new Lab('rq');
 const NO_LEADER = /The swarm does not have a leader\. It's possible that too few managers are online\. Make sure more than half of the managers are online\./;
 const WEB = ['host', '/bin/sh', '-c', 'mkdir -p /tmp/rq-$(hostname) && echo "hello from $(hostname)" > /tmp/rq-$(hostname)/index.html && exec /bin/busybox httpd -f -p 80 -h /tmp/rq-$(hostname)'];
+
+/** `shoal ARGS` on a node without waiting for it (to run several at the same moment). */
+function shoalAsync(node: string, ...args: string[]): Promise<{ code: number | null; err: string }> {
+  return new Promise((resolve) => {
+    const p = spawn('netns-scripts/lab', ['exec', node, '--', 'shoal', ...args], { env: { ...process.env, SHOAL_LAB_PREFIX: lab.prefix }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('exit', (code) => resolve({ code, err }));
+  });
+}
 
 const voters = (node: string) => (lab.json<NodeJson[]>(node, 'node', 'ls', '--format', 'json') ?? []).filter((n) => n.ManagerStatus?.Leader || n.ManagerStatus?.Reachability === 'reachable').length;
 const running = (node: string, svc: string) => (lab.json<TaskJson[]>(node, 'service', 'ps', svc, '--format', 'json') ?? []).filter((x) => x.DesiredState === 'running' && x.Status.State === 'running');
@@ -27,6 +37,15 @@ t.test('three managers: one may fail, two may not; force-new-cluster recovers fr
   const created = lab.shoal('node1', 'service', 'create', '--name', 'web', '--replicas', '2', '--network', 'appnet', '--publish', '8080:80', '--constraint', 'node.role==worker', ...WEB);
   t.equal(created.status, 0, created.err);
   const task = running('node1', 'web')[0]!;
+
+  // One name, three managers at the same moment: one wins, the others are refused.
+  for (const kind of ['network', 'service'] as const) {
+    const args = kind === 'network' ? ['network', 'create', '-d', 'overlay', 'same'] : ['service', 'create', '-d', '--name', 'same', 'host', '/bin/busybox', 'sleep', '100000'];
+    const tries = await Promise.all(['node1', 'node2', 'node3'].map((n) => shoalAsync(n, ...args)));
+    t.equal(tries.filter((x) => x.code === 0).length, 1, `three managers create ${kind} "same" at once: exactly one succeeds`);
+    t.ok(tries.filter((x) => x.code !== 0).every((x) => /already exists/.test(x.err)), `the others are told it already exists (${tries.map((x) => x.err.trim()).filter(Boolean).join(' | ')})`);
+  }
+  t.equal((lab.json<unknown[]>('node1', 'service', 'ls', '--format', 'json') ?? []).length, 2, 'two services: web and one "same"');
 
   // One manager down: the other two are a majority.
   lab.kill('node3');
