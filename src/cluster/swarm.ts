@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { caCertDigest, createCa, createKeyAndCsr, createKeyAndCsrAsync, loadCertAndKey, saveCertAndKey, signNodeCsr, signNodeCsrAsync, verifyCsrAsync, type CaFiles, type NodeRole } from './ca.js';
 import { clientUrl, ControlPlane, peerUrl, type RaftLocal } from './control-plane.js';
 import { addLearner, promoteLearner, removeMember } from '../etcd/membership.js';
-import { addManagerUser, addWorkerUser } from '../etcd/auth.js';
+import { addManagerUser, addWorkerUser, removeUser } from '../etcd/auth.js';
 import { NO_LEADER_MESSAGE } from '../etcd/client.js';
 import { advertiseManager, type Advertisement } from './discovery.js';
 import { newId } from './ids.js';
@@ -375,8 +375,14 @@ export class Swarm {
   }
 
   /** Removes a node from the cluster's records: only a node that is down, unless forced. */
-  removeNode(name: string, force: boolean): Promise<void> {
-    return this.requireAdmin().remove(name, force);
+  async removeNode(name: string, force: boolean): Promise<void> {
+    const admin = this.requireAdmin();
+    const { record } = admin.resolve(name);
+    await admin.remove(name, force);
+    // A removed node may no longer read the cluster's state, nor, for a manager, count in Raft.
+    const client = this.plane!.client;
+    if (record.role === 'manager') await removeMember(client, record.id, { timeoutMs: 15_000 }).catch((err: Error) => this.opts.log.warn({ node: record.id, err: err.message }, 'could not remove the node\'s etcd member'));
+    await removeUser(client, record.id).catch((err: Error) => this.opts.log.warn({ node: record.id, err: err.message }, 'could not remove the node\'s etcd user'));
   }
 
   private requireAdmin(): NodeAdmin {

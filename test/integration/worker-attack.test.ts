@@ -81,4 +81,12 @@ t.test('a worker cannot change what is not its own', async (t) => {
   t.notMatch(lab.shoal('node1', 'service', 'ls').out, /evil/, 'no service was created');
   t.equal(keyring(), keyringBefore, 'the keyring is unchanged');
   t.equal(lab.shoal('node1', 'swarm', 'join-token', '-q', 'worker').out, tokensBefore, 'the join secrets are unchanged');
+
+  // Removed from the swarm, its certificate no longer reads the cluster's state.
+  const read = () => asWorker(`const { createEtcdClient } = await import('${dist('etcd/client.js')}');
+    const c = createEtcdClient({ endpoints: ['https://192.168.56.101:2379'], tls: certs, callDeadlineMs: 3000 });
+    ${attempt('read the services', `await c.getAll().prefix('/shoal/objects/services/').keys()`)} c.close();`);
+  t.match(read(), /^read the services: ACCEPTED/m, 'a member reads the cluster objects');
+  t.equal(lab.shoal('node1', 'node', 'rm', '--force', 'node2').status, 0);
+  t.match(read(), /^read the services: refused: .*(permission denied|user name not found|authentication failed)/mi, 'after node rm, its certificate reads nothing');
 });
