@@ -165,7 +165,10 @@ export class ControlPlane {
 
   private async checkHealth(): Promise<void> {
     const healthy = await this.member!.healthy().catch(() => false);
-    if (healthy) this.raftMembers = await listMembers(this.client).catch(() => this.raftMembers);
+    if (healthy) {
+      this.member!.markHealthy();
+      this.raftMembers = await listMembers(this.client).catch(() => this.raftMembers);
+    }
     if (healthy === !this.leaderless) return;
     this.leaderless = !healthy;
     if (this.leaderless) this.o.log.warn('this manager\'s etcd member has no leader: too few managers are reachable; writes are refused until they return');

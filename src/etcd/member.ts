@@ -197,6 +197,12 @@ export class EtcdMember extends EventEmitter {
     if (opts.waitHealthy ?? true) await this.waitHealthy();
   }
 
+  /** Records that the member has been healthy (its data is worth keeping across restarts): for a member
+   * started without waiting, whose supervisor sees it healthy later. */
+  markHealthy(): void {
+    if (!existsSync(this.readyMarker)) writeFileSync(this.readyMarker, `${new Date().toISOString()}\n`);
+  }
+
   /** Polls /health on the metrics listener until it says true; throws with the log's tail on timeout
    * or when the process exits first. */
   async waitHealthy(timeoutMs = this.config.healthTimeoutMs ?? etcdDefaults.healthTimeoutMs): Promise<number> {
@@ -207,7 +213,7 @@ export class EtcdMember extends EventEmitter {
         throw new EtcdMemberError(`etcd member ${this.config.nodeId} exited before it became healthy (see ${this.config.logFile}):\n${why}`);
       }
       if (await this.healthy()) {
-        if (!existsSync(this.readyMarker)) writeFileSync(this.readyMarker, `${new Date().toISOString()}\n`);
+        this.markHealthy();
         return Date.now() - start;
       }
       if (Date.now() - start > timeoutMs) {
