@@ -14,6 +14,7 @@ import { FakeIpvsKernel, openFakeIpvs } from '../../src/kernel/ipvs-fake.js';
 import { IPVS_CMD } from '../../src/kernel/ipvs-wire.js';
 import { describeNetns, type NetnsRef } from '../../src/kernel/netns.js';
 import type { Transaction } from '../../src/kernel/nftables.js';
+import { FakeNft } from '../lib/nft-fake.js';
 
 /** One fake kernel per namespace, nft scripts recorded per namespace, sysctls that exist only where ip_vs is loaded. */
 function rig(opts: { now?: () => number } = {}) {
@@ -24,10 +25,17 @@ function rig(opts: { now?: () => number } = {}) {
     return kernels.get(k)!;
   };
   const nft: { ns: string; script: string }[] = [];
+  const fakeNft = new FakeNft();
   const sysctls = new Map<string, Map<string, string>>();
+  /** lo's /32 addresses per namespace, as rtnetlink would hold them. */
+  const lo = new Map<string, Set<string>>();
   const lb = new IpvsLb({
     open: (ns) => openFakeIpvs(kernelOf(ns), describeNetns(ns)),
-    applyNft: async (ns, tx: Transaction) => void nft.push({ ns: describeNetns(ns), script: tx.render() }),
+    applyNft: async (ns, tx: Transaction) => {
+      await fakeNft.apply(ns, tx);
+      nft.push({ ns: describeNetns(ns), script: tx.render() });
+    },
+    readNft: fakeNft.read,
     sysctls: async (ns, fn) => {
       const k = describeNetns(ns);
       fn({
@@ -37,6 +45,11 @@ function rig(opts: { now?: () => number } = {}) {
           sysctls.get(k)!.set(key, String(value));
         },
       });
+    },
+    loopback: async (ns, vips) => {
+      const held = lo.get(describeNetns(ns)) ?? new Set<string>();
+      lo.set(describeNetns(ns), new Set(vips));
+      return 1 + vips.filter((v) => !held.has(v)).length + [...held].filter((h) => !vips.includes(h)).length;
     },
     ...(opts.now ? { now: opts.now } : {}),
   });
@@ -50,7 +63,7 @@ function rig(opts: { now?: () => number } = {}) {
     ipvs.close();
     return out;
   };
-  return { lb, kernelOf, nft, sysctls, look, other: (ns: NetnsRef): Promise<Ipvs> => openFakeIpvs(kernelOf(ns)) };
+  return { lb, kernelOf, nft, sysctls, lo, look, other: (ns: NetnsRef): Promise<Ipvs> => openFakeIpvs(kernelOf(ns)) };
 }
 
 const TASK: NetnsRef = { pid: 4242 };
@@ -95,18 +108,24 @@ t.test('a task: fwmark services, masquerade, weight 0 then delete, nothing sent 
   t.same(await r.look(TASK), { [`fwmark ${MARK} rr`]: ['10.0.1.3', '10.0.1.4', '10.0.1.5'].map((address) => ({ address, weight: 1, forward: 'masquerade', port: 0 })) }, 'one round-robin fwmark service, its three backends masqueraded on the packet\'s port; none for the VIP without backends');
   t.equal(r.nft.length, 1);
   const script = r.nft[0]!.script.split('\n');
-  t.ok(script.includes('add chain ip shoal_vip mark { type filter hook output priority -150 ; }'), 'marks in the output hook, before IPVS (-99)');
-  t.ok(script.includes(`add rule ip shoal_vip mark meta mark set ip daddr map { ${VIP} : 0x0a000102 }`), 'the VIP\'s packets get its mark');
+  t.ok(script.includes('add chain ip shoal_vip lb_mark { type filter hook output priority -150 ; }'), 'marks in the output hook, before IPVS (-99)');
+  t.ok(script.includes(`add rule ip shoal_vip lb_mark meta mark set ip daddr map { ${VIP} : 0x0a000102 }`), 'the VIP\'s packets get its mark');
   t.ok(script.includes('add rule ip shoal_vip refuse ip daddr { 10.0.1.9 } meta l4proto tcp reject with tcp reset'), 'a VIP without backends is refused as with nftables');
   t.ok(script.includes('add rule ip shoal_vip published iifname "eth1" tcp dport 8080 redirect to :80'), 'published ports still redirected');
   t.notMatch(r.nft[0]!.script, /dnat/, 'no DNAT: IPVS does the balancing');
-  t.same(Object.fromEntries(r.sysctls.get('pid 4242')!), { 'net.ipv4.vs.conn_reuse_mode': '0', 'net.ipv4.vs.expire_nodest_conn': '1', 'net.ipv4.vs.expire_quiescent_template': '1' }, 'Docker\'s three sysctls in the task\'s namespace');
+  t.ok(script.includes('add rule ip shoal_vip postrouting oifname != "lo" meta mark != 0 masquerade'), 'what IPVS sends to another task leaves from the task\'s own address, not the VIP');
+  t.same([...r.lo.get('pid 4242')!], [VIP], 'the served VIP is on lo (so the task can be its own backend); the one without backends is not');
+  t.same(Object.fromEntries(r.sysctls.get('pid 4242')!), {
+    'net.ipv4.vs.conn_reuse_mode': '0', 'net.ipv4.vs.expire_nodest_conn': '1', 'net.ipv4.vs.expire_quiescent_template': '1',
+    'net.ipv4.vs.conntrack': '1', 'net.ipv4.conf.all.arp_ignore': '1', 'net.ipv4.conf.all.arp_announce': '2',
+  }, 'Docker\'s three sysctls in the task\'s namespace, conntrack for the masquerade, no ARP for the VIPs on lo');
 
   const k = r.kernelOf(TASK);
   const callsBefore = k.calls.length;
   const again = await r.lb.syncTask('task1', TASK, desired);
   t.notOk(again.changed, 'the same desired state again: no change');
   t.same(k.calls.slice(callsBefore).map((c) => c.dump), [true, true], 'only read back: one dump of services, one of the service\'s destinations');
+  t.equal(again.calls, 3, 'and one address dump of lo');
   t.equal(r.nft.length, 1, 'and no nft run');
 
   const fewer = { ...desired, vips: [{ vip: VIP, backends: ['10.0.1.3', '10.0.1.5'] }, desired.vips[1]!] };
@@ -119,6 +138,7 @@ t.test('a task: fwmark services, masquerade, weight 0 then delete, nothing sent 
 
   await r.lb.syncTask('task1', TASK, { ...desired, vips: [{ vip: VIP, backends: [] }] });
   t.same(await r.look(TASK), {}, 'scaled to none: the service goes');
+  t.same([...r.lo.get('pid 4242')!], [], 'and its address leaves lo');
   t.match(r.nft.at(-1)!.script, /refuse ip daddr \{ 10\.0\.1\.2 \}/, 'and the VIP is refused');
 });
 
@@ -161,7 +181,7 @@ t.test('the ingress sandbox: port marks, SNAT of what IPVS forwards, conntrack o
   await r.lb.syncSandbox('sb', SB, { ports: [{ protocol: 'tcp', port: 8080, backends: ['10.0.0.5', '10.0.0.6'] }, { protocol: 'udp', port: 5300, backends: ['10.0.0.5'] }, { protocol: 'tcp', port: 9000, backends: [] }], ingressIp: '10.0.0.2' });
   t.same(Object.keys(await r.look(SB)).sort(), [`fwmark ${portMark('tcp', 8080)} rr`, `fwmark ${portMark('udp', 5300)} rr`].sort(), 'one service per published port with tasks');
   const script = r.nft[0]!.script.split('\n');
-  t.ok(script.includes('add rule ip shoal_ingress mark iifname "eth1" meta mark set meta l4proto . th dport map { tcp . 8080 : 0x00061f90, udp . 5300 : 0x001114b4 }'), 'what the node sends in for a served port is marked');
+  t.ok(script.includes('add rule ip shoal_ingress lb_mark iifname "eth1" meta mark set meta l4proto . th dport map { tcp . 8080 : 0x00061f90, udp . 5300 : 0x001114b4 }'), 'what the node sends in for a served port is marked');
   t.ok(script.includes('add rule ip shoal_ingress postrouting oifname "eth0" meta mark != 0 snat to 10.0.0.2'), 'what IPVS sends to the tasks leaves from the sandbox\'s ingress address');
   t.ok(script.some((l) => l.includes('refuse iifname "eth1" meta l4proto . th dport { tcp . 9000 }')), 'a port without tasks is refused');
   t.equal(r.sysctls.get('si-abcdef12')!.get('net.ipv4.vs.conntrack'), '1', 'IPVS connections tracked, so SNAT applies to them');

@@ -1,7 +1,10 @@
 // The IPVS load balancer, as Docker builds it: nftables marks a new connection to a VIP (in the
 // task's output hook) or to a published port (in the ingress sandbox's prerouting hook) with a
 // firewall mark derived from it (lb.ts), and an IPVS virtual service on that mark sends it round
-// robin to the backends, masqueraded. Each sync reads the namespace's IPVS services and
+// robin to the backends, masqueraded, and SNATed to the namespace's own address on the way out.
+// In a task, each served VIP is also a /32 address on lo (as Docker's first IPVS design put it on
+// the container): IPVS keeps a connection's original route when the backend it picks is the task
+// itself, so without a local VIP a task could not reach itself through its service (decision 0021). Each sync reads the namespace's IPVS services and
 // destinations back over generic netlink, plans the difference (planIpvs, pure) and sends only
 // that. A backend that leaves is first given weight 0 (no new connections, established ones
 // stay) and deleted once it has no active connection or lbQuiesceMs has passed; with
@@ -10,9 +13,10 @@
 import { tunables } from '../../config/tunables.js';
 import { Ipvs, IPVS_SYSCTLS, setIpvsSysctls, type IpvsDestination, type IpvsService, type IpvsServiceKey, type SysctlWriter } from '../../kernel/ipvs.js';
 import { withNetns, type NetnsRef } from '../../kernel/netns.js';
+import { withRtnl } from '../../kernel/rtnl.js';
 import { Transaction } from '../../kernel/nftables.js';
 import { portMark, vipMark, type LoadBalancer, type PublishedPort, type SandboxLbState, type SyncReport, type TaskLbState, type VipRoute } from './lb.js';
-import { INGRESS_TABLE, MANGLE, NftTables, portKey, refusePorts, refuseVips, SRCNAT, taskTableStart, type ApplyNft } from './nftables.js';
+import { INGRESS_TABLE, MANGLE, NftTables, portKey, refusePorts, refuseVips, SRCNAT, taskTableStart, type ApplyNft, type ReadNft } from './nftables.js';
 
 /** One IPVS virtual service a namespace should hold: a firewall mark and its backends' addresses. */
 export interface IpvsFront {
@@ -101,13 +105,18 @@ export function sandboxFronts(ports: readonly PublishedPort[]): IpvsFront[] {
 
 const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
 
-/** The task's table with IPVS: redirects, a mark on new connections to a served VIP, refusals. */
+/**
+ * The task's table with IPVS: redirects, a mark on new connections to a served VIP, the masquerade
+ * of what IPVS sends to another task (its source would be the VIP, which is on lo), refusals.
+ */
 export function ipvsTaskTransaction(vips: readonly VipRoute[], redirects: TaskLbState['redirects']): Transaction {
   const tx = taskTableStart(redirects);
   const served = vips.filter((r) => r.backends.length > 0);
   if (served.length > 0) {
-    tx.addChain('mark', { type: 'filter', hook: 'output', priority: MANGLE });
-    tx.addRule('mark', `meta mark set ip daddr map { ${served.map((r) => `${r.vip} : ${hex(vipMark(r.vip))}`).join(', ')} }`);
+    tx.addChain('lb_mark', { type: 'filter', hook: 'output', priority: MANGLE });
+    tx.addRule('lb_mark', `meta mark set ip daddr map { ${served.map((r) => `${r.vip} : ${hex(vipMark(r.vip))}`).join(', ')} }`);
+    tx.addChain('postrouting', { type: 'nat', hook: 'postrouting', priority: SRCNAT });
+    tx.addRule('postrouting', 'oifname != "lo" meta mark != 0 masquerade');
   }
   refuseVips(tx, vips);
   return tx;
@@ -122,8 +131,8 @@ export function ipvsSandboxTransaction(ports: readonly PublishedPort[], ingressI
   const tx = new Transaction('ip', INGRESS_TABLE).addTable().deleteTable().addTable();
   const served = ports.filter((p) => p.backends.length > 0);
   if (served.length > 0) {
-    tx.addChain('mark', { type: 'filter', hook: 'prerouting', priority: MANGLE });
-    tx.addRule('mark', `iifname "eth1" meta mark set meta l4proto . th dport map { ${served.map((p) => `${portKey(p)} : ${hex(portMark(p.protocol, p.port))}`).join(', ')} }`);
+    tx.addChain('lb_mark', { type: 'filter', hook: 'prerouting', priority: MANGLE });
+    tx.addRule('lb_mark', `iifname "eth1" meta mark set meta l4proto . th dport map { ${served.map((p) => `${portKey(p)} : ${hex(portMark(p.protocol, p.port))}`).join(', ')} }`);
   }
   tx.addChain('postrouting', { type: 'nat', hook: 'postrouting', priority: SRCNAT }).addRule('postrouting', `oifname "eth0" meta mark != 0 snat to ${ingressIp}`);
   refusePorts(tx, ports);
@@ -137,12 +146,44 @@ export function ipvsSandboxTransaction(ports: readonly PublishedPort[], ingressI
  */
 export const SANDBOX_SYSCTLS = [{ key: 'net.ipv4.vs.conntrack', value: 1, why: 'IPVS connections go through conntrack, so the sandbox can SNAT them' }];
 
+/**
+ * And in a task: conntrack for its masquerade, and ARP that neither answers for the VIPs on lo
+ * (arp_ignore=1: only for addresses of the interface asked on) nor uses them as a source
+ * (arp_announce=2), since every task on the network holds the same VIPs.
+ */
+export const TASK_SYSCTLS = [
+  SANDBOX_SYSCTLS[0]!,
+  { key: 'net.ipv4.conf.all.arp_ignore', value: 1, why: 'do not answer ARP for the VIPs on lo' },
+  { key: 'net.ipv4.conf.all.arp_announce', value: 2, why: 'never use a VIP on lo as the source of an ARP request' },
+];
+
+/** Makes the served VIPs, and only them, /32 addresses on the namespace's lo; returns the netlink requests it took. */
+export type LoopbackVips = (ns: NetnsRef, vips: readonly string[]) => Promise<number>;
+
+export const syncLoopbackVips: LoopbackVips = (ns, vips) => withRtnl(ns, async (rtnl) => {
+  // Ours are the /32s; lo's own 127.0.0.1/8 is never touched.
+  const held = (await rtnl.addresses.list('lo')).filter((a) => a.family === 4 && a.prefixLen === 32).map((a) => a.address);
+  let calls = 1;
+  for (const ip of vips.filter((v) => !held.includes(v))) {
+    await rtnl.addresses.add('lo', `${ip}/32`);
+    calls++;
+  }
+  for (const ip of held.filter((h) => !vips.includes(h))) {
+    await rtnl.addresses.delete('lo', `${ip}/32`);
+    calls++;
+  }
+  return calls;
+});
+
 export interface IpvsLbDeps {
   /** IPVS in the namespace; closed after each sync. */
   open: (ns: NetnsRef) => Promise<Ipvs>;
   applyNft?: ApplyNft;
+  readNft?: ReadNft;
   /** Writes sysctls in the namespace (default: through a handle on it). */
   sysctls?: (ns: NetnsRef, fn: (w: SysctlWriter) => void) => Promise<void>;
+  /** Default: syncLoopbackVips over rtnetlink. */
+  loopback?: LoopbackVips;
   now?: () => number;
 }
 
@@ -155,18 +196,21 @@ export class IpvsLb implements LoadBalancer {
   private readonly prepared = new Set<string>();
   private readonly now: () => number;
   private readonly sysctls: NonNullable<IpvsLbDeps['sysctls']>;
+  private readonly loopback: LoopbackVips;
 
   constructor(private readonly deps: IpvsLbDeps) {
     // IPVS expires the flows of a deleted destination (expire_nodest_conn); no conntrack -D.
-    this.tables = new NftTables(deps.applyNft, undefined);
+    this.tables = new NftTables({ ...(deps.applyNft ? { apply: deps.applyNft } : {}), ...(deps.readNft ? { read: deps.readNft } : {}), forgetFlows: undefined, ...(deps.now ? { now: deps.now } : {}) });
     this.now = deps.now ?? Date.now;
     this.sysctls = deps.sysctls ?? ((ns, fn) => withNetns(ns, (h) => fn(h)));
+    this.loopback = deps.loopback ?? syncLoopbackVips;
   }
 
   async syncTask(key: string, ns: NetnsRef, desired: TaskLbState): Promise<SyncReport> {
-    const ipvs = await this.syncIpvs(key, ns, taskFronts(desired.vips), []);
+    const ipvs = await this.syncIpvs(key, ns, taskFronts(desired.vips), TASK_SYSCTLS);
     const nft = await this.tables.sync(key, ns, ipvsTaskTransaction(desired.vips, desired.redirects), []);
-    return { changed: ipvs.changed || nft.changed, removed: ipvs.removed, calls: ipvs.calls + nft.calls };
+    const lo = await this.loopback(ns, desired.vips.filter((r) => r.backends.length > 0).map((r) => r.vip));
+    return { changed: ipvs.changed || nft.changed || lo > 1, removed: ipvs.removed, calls: ipvs.calls + nft.calls + lo };
   }
 
   async syncSandbox(key: string, ns: NetnsRef, desired: SandboxLbState): Promise<SyncReport> {

@@ -1,12 +1,14 @@
 // The nftables load balancer (decisions 0014, 0015): in a task, DNAT in the output hook to one of a
 // VIP's backends, round robin by `numgen inc`, through a verdict map on the VIP; in the ingress
 // sandbox, the same over (protocol, port) with SNAT to the sandbox's ingress address. Each
-// namespace holds one table, replaced whole in one transaction when what it should hold changes,
-// and the namespace's tracked flows to a backend that left are forgotten (conntrack -D), which
+// namespace holds one table, replaced whole in one transaction when what it should hold changes or
+// when it no longer reads back as it did once applied (NftTables), and the namespace's tracked flows to a backend that left are forgotten (conntrack -D), which
 // IPVS's expire_nodest_conn does for the other backend. Also the parts both backends share:
 // the redirect of published ports inside tasks, and refusing a VIP or port that has no backend.
 import { forgetFlowsTo } from '../../kernel/conntrack.js';
-import { applyNft, Transaction } from '../../kernel/nftables.js';
+import { tunables } from '../../config/tunables.js';
+import { isKernelError } from '../../kernel/errors.js';
+import { applyNft, readTable, Transaction } from '../../kernel/nftables.js';
 import type { NetnsRef } from '../../kernel/netns.js';
 import type { LoadBalancer, PublishedPort, Redirect, SandboxLbState, SyncReport, TaskLbState, VipRoute } from './lb.js';
 
@@ -92,38 +94,86 @@ export function sandboxTransaction(ports: readonly PublishedPort[], ingressIp: s
 }
 
 export type ApplyNft = (ns: NetnsRef, tx: Transaction) => Promise<void>;
+/** The table as the kernel holds it, in a form that compares equal when the contents do; undefined when there is none. */
+export type ReadNft = (ns: NetnsRef, table: string) => Promise<string | undefined>;
 export type ForgetFlows = (ns: NetnsRef, ip: string) => Promise<number>;
 
-/** What was last applied to one namespace's table, and the backends it balanced to. */
+/** `nft -j list table`, without the handles (which change at every replacement). */
+export async function readNftTable(ns: NetnsRef, table: string): Promise<string | undefined> {
+  let t;
+  try {
+    t = await readTable(ns, 'ip', table);
+  } catch (err) {
+    if (isKernelError(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+  const strip = ({ handle: _h, ...rest }: { handle: number }) => rest;
+  return JSON.stringify({ chains: t.chains.map(strip), rules: t.rules.map(strip), sets: t.sets.map(strip), maps: t.maps.map(strip) });
+}
+
+/** What was applied to one namespace's table, what the kernel showed right after, and the backends it balanced to. */
 interface Applied {
   text: string;
+  held: string | undefined;
+  verifiedAt: number;
   backends: Set<string>;
 }
 
+export interface NftTablesDeps {
+  apply?: ApplyNft;
+  read?: ReadNft;
+  /** undefined: flows are not forgotten (IPVS expires its own). */
+  forgetFlows?: ForgetFlows | undefined;
+  now?: () => number;
+}
+
 /**
- * Applies a table's text when it differs from what was applied last to that namespace. The nft
- * table is replaced whole, so an agent restart (nothing remembered) sends it once.
+ * One table per namespace, replaced whole in one transaction when what it should hold changes. The
+ * reference for "holds what it should" is the kernel's own listing of the table read right after it
+ * was applied (so nft's way of printing a rule back never has to be predicted): a later listing that
+ * differs, or no table at all, means the namespace changed behind our back, and the table is
+ * applied again. The desired text unchanged, the listing is compared at most every lbVerifyMs, so
+ * an unchanged namespace costs no process between checks. An agent restart (nothing remembered)
+ * applies each table once.
  */
 export class NftTables {
   private readonly applied = new Map<string, Applied>();
-  /** Flows forgotten in total, for tests and metrics. */
+  /** Flows forgotten and tables found changed behind our back, for tests and metrics. */
   flowsForgotten = 0;
+  drifted = 0;
+  private readonly apply: ApplyNft;
+  private readonly read: ReadNft;
+  private readonly forgetFlows: ForgetFlows | undefined;
+  private readonly now: () => number;
 
-  constructor(
-    private readonly apply: ApplyNft = applyNft,
-    private readonly forgetFlows: ForgetFlows | undefined = forgetFlowsTo,
-  ) {}
+  constructor(deps: NftTablesDeps = {}) {
+    this.apply = deps.apply ?? applyNft;
+    this.read = deps.read ?? readNftTable;
+    this.forgetFlows = 'forgetFlows' in deps ? deps.forgetFlows : forgetFlowsTo;
+    this.now = deps.now ?? Date.now;
+  }
 
-  /** Applies tx when its text changed; forgets the flows to backends that left. */
+  /** Applies tx when its text changed or the table no longer reads back as applied; forgets the flows to backends that left. */
   async sync(key: string, ns: NetnsRef, tx: Transaction, backends: Iterable<string>): Promise<SyncReport> {
     const text = tx.render();
     const before = this.applied.get(key);
-    const now = new Set(backends);
-    if (before?.text === text) return { changed: false, removed: [], calls: 0 };
+    const now = this.now();
+    let calls = 0;
+    if (before?.text === text) {
+      if (now - before.verifiedAt < tunables.lbVerifyMs) return { changed: false, removed: [], calls };
+      calls++;
+      if ((await this.read(ns, tx.table)) === before.held) {
+        before.verifiedAt = now;
+        return { changed: false, removed: [], calls };
+      }
+      this.drifted++;
+    }
     await this.apply(ns, tx);
-    this.applied.set(key, { text, backends: now });
-    const removed = [...(before?.backends ?? [])].filter((ip) => !now.has(ip));
-    let calls = 1;
+    const held = await this.read(ns, tx.table);
+    calls += 2;
+    const next = new Set(backends);
+    this.applied.set(key, { text, held, verifiedAt: now, backends: next });
+    const removed = [...(before?.backends ?? [])].filter((ip) => !next.has(ip));
     if (this.forgetFlows) {
       for (const ip of removed) {
         calls++;
@@ -142,8 +192,8 @@ export class NftablesLb implements LoadBalancer {
   readonly kind = 'nftables' as const;
   private readonly tables: NftTables;
 
-  constructor(apply?: ApplyNft, forgetFlows?: ForgetFlows) {
-    this.tables = new NftTables(apply, forgetFlows);
+  constructor(deps: NftTablesDeps = {}) {
+    this.tables = new NftTables(deps);
   }
 
   syncTask(key: string, ns: NetnsRef, desired: TaskLbState): Promise<SyncReport> {
