@@ -16,6 +16,10 @@ import { Encoder } from '../cluster/wire/msgpack.js';
 import { Keyring } from '../cluster/wire/security.js';
 import type { AgentConfig } from '../config/agent-config.js';
 import { defaults } from '../config/defaults.js';
+import { MDNS_PORT } from '../cluster/discovery.js';
+import { NODE_API_PORT } from '../cluster/node-api.js';
+import { etcdDefaults } from '../etcd/tunables.js';
+import { clusterReservedPorts, type ReservedPort } from '../model/ports.js';
 import type { Logger } from '../util/log.js';
 import { packageVersion } from '../util/paths.js';
 
@@ -37,9 +41,17 @@ export class Agent {
     addMemberRoutes(router, () => this.gossip);
     addSwarmRoutes(router, this.swarm, config, log.child({ component: 'mdns' }), () => this.controllers.lbChoice);
     addNetworkRoutes(router, this.swarm, () => this.controllers.current);
-    addServiceRoutes(router, this.swarm, () => this.controllers.current);
+    addServiceRoutes(router, this.swarm, () => this.controllers.current, () => this.reservedPorts());
     addLogRoutes(router, this.swarm, () => this.controllers.current);
     this.api = new ApiServer(router, log.child({ component: 'api' }), commonHeaders);
+  }
+
+  /** The ports this cluster's nodes listen on, as configured: no service may publish them. */
+  private reservedPorts(): ReservedPort[] {
+    return clusterReservedPorts({
+      joinPorts: [this.swarm.listenPort ?? defaults.clusterPort, defaults.clusterPort], nodeApiPort: NODE_API_PORT, gossipPort: this.config.gossipPort, vxlanPort: defaults.vxlanPort,
+      mdnsPort: MDNS_PORT, etcdClientPort: etcdDefaults.clientPort, etcdPeerPort: etcdDefaults.peerPort, etcdMetricsPort: etcdDefaults.metricsPort,
+    });
   }
 
   async start(): Promise<void> {

@@ -7,7 +7,8 @@ import { newId } from '../cluster/ids.js';
 import { EGRESS_BRIDGE } from '../controllers/egress.js';
 import { contains, intToIp, ipToInt, IpamError, overlaps, parseCidr } from '../controllers/ipam.js';
 import type { RunningNode } from '../controllers/node.js';
-import { NETWORK_NAME_RE, type NetworkAllocation, type NetworkSpec } from '../model/network.js';
+import { objectNameProblem } from '../model/names.js';
+import { type NetworkAllocation, type NetworkSpec } from '../model/network.js';
 import { ApiError, type ApiRequest } from './http.js';
 import { resolveByName } from './resolve.js';
 import type { Router } from './router.js';
@@ -29,7 +30,8 @@ function stringMap(v: unknown, field: string): Record<string, string> {
 /** Checks a create request completely; returns the spec to store. */
 export function validateCreate(b: Record<string, unknown>, existing: readonly { spec: NetworkSpec; alloc?: NetworkAllocation }[]): NetworkSpec {
   const name = b.Name;
-  if (typeof name !== 'string' || !NETWORK_NAME_RE.test(name)) throw new ApiError(400, `invalid network name ${JSON.stringify(name ?? '')}: use letters, digits, '_', '.' and '-', starting with a letter or digit`);
+  const problem = objectNameProblem(name);
+  if (problem !== undefined || typeof name !== 'string') throw new ApiError(400, `rpc error: code = InvalidArgument desc = ${problem}`);
   if (existing.some((n) => n.spec.name === name)) throw new ApiError(409, `network with name ${name} already exists`);
   const driver = b.Driver ?? 'overlay';
   if (driver !== 'overlay') throw new ApiError(400, `network driver ${JSON.stringify(driver)} is not supported: shoal makes swarm-scoped overlay networks (use -d overlay)`);

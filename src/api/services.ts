@@ -6,7 +6,10 @@ import { newId } from '../cluster/ids.js';
 import type { Swarm } from '../cluster/swarm.js';
 import type { RunningNode } from '../controllers/node.js';
 import { normalizeServiceSpec, replicasOf, SpecError, type ServiceRecord, type ServiceSpec } from '../model/service.js';
+import { NameError } from '../model/names.js';
+import { decodeRegistryAuth, REGISTRY_AUTH_HEADER, RegistryAuthError } from '../model/registry-auth.js';
 import { effectiveStatus, taskName, type TaskRecord } from '../model/task.js';
+import { portConflict, reservedPortProblem, type ReservedPort } from '../model/ports.js';
 import { ApiError, type ApiRequest } from './http.js';
 import { findNetwork } from './networks.js';
 import { resolveByName } from './resolve.js';
@@ -15,8 +18,11 @@ import { swarmHandler } from './swarm.js';
 import { requireRunning, type Running } from './cluster.js';
 
 
-/** Checks a spec against the cluster: valid, its networks exist (and are not ingress), its name and ingress ports free. */
-export function checkSpec(r: RunningNode, raw: unknown, selfId?: string): ServiceSpec {
+/**
+ * Checks a spec against the cluster: valid, its networks exist (and are not ingress), its name free,
+ * no published port one the cluster itself uses, none clashing with another service's (model/ports.ts).
+ */
+export function checkSpec(r: RunningNode, raw: unknown, selfId?: string, reserved: readonly ReservedPort[] = []): ServiceSpec {
   let spec: ServiceSpec;
   try {
     spec = normalizeServiceSpec(raw, (name) => {
@@ -31,22 +37,46 @@ export function checkSpec(r: RunningNode, raw: unknown, selfId?: string): Servic
       return net.id;
     });
   } catch (err) {
+    if (err instanceof NameError) throw new ApiError(400, err.message); // Docker's words, as they are
     if (err instanceof SpecError) throw new ApiError(400, `invalid service spec: ${err.message}`);
     throw err;
   }
   const others = r.view.tables.services.list().map((e) => e.value).filter((s) => s.id !== selfId);
   const clash = others.find((s) => s.spec.Name === spec.Name);
   if (clash) throw new ApiError(409, `service ${spec.Name} already exists (${clash.id})`);
-  for (const p of spec.EndpointSpec.Ports) {
-    if (p.PublishMode !== 'ingress' || p.PublishedPort === 0) continue;
-    for (const s of others) {
-      const used = r.view.tables.serviceEndpoints.get(s.id)?.value.ports ?? s.spec.EndpointSpec.Ports;
-      if (used.some((q) => q.PublishMode === 'ingress' && q.PublishedPort === p.PublishedPort && q.Protocol === p.Protocol)) {
-        throw new ApiError(400, `port '${p.PublishedPort}' is already in use by service '${s.spec.Name}' (${s.id}) as an ingress port`);
-      }
-    }
-  }
+  const isReserved = reservedPortProblem(spec.EndpointSpec.Ports, reserved);
+  if (isReserved) throw new ApiError(400, isReserved);
+  const holders = others.map((s) => ({ id: s.id, name: s.spec.Name, ports: [...s.spec.EndpointSpec.Ports, ...(r.view.tables.serviceEndpoints.get(s.id)?.value.ports ?? [])] }));
+  const conflict = portConflict(spec.EndpointSpec.Ports, holders);
+  if (conflict) throw new ApiError(400, conflict);
   return spec;
+}
+
+/**
+ * The X-Registry-Auth header (`--with-registry-auth`), checked and kept as sent; undefined when the
+ * client sent none. Docker stores it with the service for the nodes' pulls; so does shoal.
+ */
+export function registryAuthOf(req: Pick<ApiRequest, 'headers'>): string | undefined {
+  const raw = req.headers[REGISTRY_AUTH_HEADER];
+  if (raw === undefined) return undefined;
+  const value = Array.isArray(raw) ? raw[raw.length - 1] ?? '' : raw;
+  try {
+    decodeRegistryAuth(value);
+  } catch (err) {
+    if (err instanceof RegistryAuthError) throw new ApiError(400, err.message);
+    throw err;
+  }
+  return value.trim();
+}
+
+/** On update without the header: keep the current spec's auth, or take the previous spec's (Docker's registryAuthFrom). */
+export function registryAuthForUpdate(req: Pick<ApiRequest, 'headers' | 'query'>, record: Pick<ServiceRecord, 'registryAuth' | 'previousRegistryAuth' | 'previousSpec'>, rollback: boolean): string | undefined {
+  const sent = registryAuthOf(req);
+  const from = req.query.get('registryAuthFrom') ?? 'spec';
+  if (!['spec', 'previous-spec', ''].includes(from)) throw new ApiError(400, `unsupported registryAuthFrom value ${JSON.stringify(from)}: use spec or previous-spec`);
+  if (from === 'previous-spec' && !record.previousSpec) throw new ApiError(400, 'service does not have a previous spec');
+  if (sent !== undefined) return sent;
+  return rollback || from === 'previous-spec' ? record.previousRegistryAuth : record.registryAuth;
 }
 
 function findService(r: RunningNode, name: string): { record: ServiceRecord; index: number } {
@@ -83,6 +113,8 @@ export function taskView(r: RunningNode, t: TaskRecord, index: number): Record<s
     Status: {
       Timestamp: st.timestamp, State: st.state, Message: st.message, ...(st.err ? { Err: st.err } : {}),
       ...(st.containerId ? { ContainerStatus: { ContainerID: st.containerId, PID: st.pid ?? 0, ExitCode: st.exitCode ?? 0 } } : {}),
+      // Docker's: the host-mode ports the running task holds on its node.
+      ...(t.hostPorts?.length && st.state === 'running' ? { PortStatus: { Ports: t.hostPorts } } : {}),
     },
     DesiredState: t.desiredState,
     NetworksAttachments: t.networks.map((n) => ({ Network: { ID: n.networkId, Spec: { Name: r.view.tables.networks.get(n.networkId)?.value.name ?? n.networkId } }, Addresses: [n.addr] })),
@@ -107,13 +139,14 @@ function parseFilters(req: ApiRequest): Record<string, string[]> {
   return out;
 }
 
-export function addServiceRoutes(router: Router, swarm: Swarm, node: Running): void {
+export function addServiceRoutes(router: Router, swarm: Swarm, node: Running, reserved: () => readonly ReservedPort[] = () => []): void {
   router.add('POST', '/services/create', swarmHandler(async (req) => {
     const r = requireRunning(swarm, node);
-    const spec = checkSpec(r, req.body);
+    const spec = checkSpec(r, req.body, undefined, reserved());
+    const registryAuth = registryAuthOf(req);
     const now = new Date().toISOString();
     const id = newId();
-    await r.view.tables.services.put(id, { id, spec, createdAt: now, updatedAt: now });
+    await r.view.tables.services.put(id, { id, spec, ...(registryAuth ? { registryAuth } : {}), createdAt: now, updatedAt: now });
     return { status: 201, body: { ID: id } };
   }));
 
@@ -142,9 +175,14 @@ export function addServiceRoutes(router: Router, swarm: Swarm, node: Running): v
     if (version !== index) throw new ApiError(409, `update out of sequence: service ${record.spec.Name} is at version ${index}, not ${version}; read it again and retry`);
     const rollback = req.query.get('rollback') === 'previous';
     if (rollback && !record.previousSpec) throw new ApiError(400, `service ${record.spec.Name} has no previous spec to roll back to`);
-    const spec = rollback ? record.previousSpec! : checkSpec(r, req.body, record.id);
+    const spec = rollback ? record.previousSpec! : checkSpec(r, req.body, record.id, reserved());
     if (spec.Name !== record.spec.Name) throw new ApiError(400, 'a service cannot be renamed: remove it and create it again');
-    await r.view.tables.services.put(record.id, { ...record, spec, previousSpec: record.spec, updatedAt: new Date().toISOString() });
+    const registryAuth = registryAuthForUpdate(req, record, rollback);
+    const { registryAuth: _current, previousRegistryAuth: _previous, ...rest } = record;
+    await r.view.tables.services.put(record.id, {
+      ...rest, spec, previousSpec: record.spec, ...(registryAuth ? { registryAuth } : {}),
+      ...(record.registryAuth ? { previousRegistryAuth: record.registryAuth } : {}), updatedAt: new Date().toISOString(),
+    });
     return { body: { Warnings: null } };
   }));
 

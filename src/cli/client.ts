@@ -23,7 +23,7 @@ export interface ApiResult<T> {
 export class ApiClient {
   constructor(readonly socketPath: string) {}
 
-  async request<T = unknown>(method: string, path: string, body?: unknown): Promise<ApiResult<T>> {
+  async request<T = unknown>(method: string, path: string, body?: unknown, extraHeaders: Record<string, string> = {}): Promise<ApiResult<T>> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const res = await new Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }>((resolve, reject) => {
       const req = http.request(
@@ -31,7 +31,7 @@ export class ApiClient {
           socketPath: this.socketPath,
           method,
           path: `/v${defaults.apiVersion}${path}`,
-          headers: payload === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) },
+          headers: { ...extraHeaders, ...(payload === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) }) },
         },
         (res) => {
           const chunks: Buffer[] = [];

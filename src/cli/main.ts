@@ -10,7 +10,8 @@ import type { AgentFlags } from './commands/agent.js';
 import { versionCommand } from './commands/version.js';
 import { membersCommand } from './commands/members.js';
 import type { NodeUpdate } from './commands/swarm.js';
-import { infoCommand, nodeInspect, nodeLs, nodeRm, nodeSetRole, nodeUpdate, swarmInit, swarmJoin, swarmJoinToken, swarmLeave, swarmUpdate } from './commands/swarm.js';
+import { infoCommand, nodeInspect, nodeLs, nodePs, nodeRm, nodeSetRole, nodeUpdate, swarmInit, swarmJoin, swarmJoinToken, swarmLeave, swarmUpdate } from './commands/swarm.js';
+import { StatusError } from './format.js';
 import { parseFormat } from './output.js';
 import { registerNetworkCommands } from './commands/network.js';
 import { registerServiceCommands } from './commands/service.js';
@@ -124,21 +125,34 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     });
 
   const node = program.command('node').description('manage swarm nodes');
+  const collect = (v: string, acc: string[] = []) => [...acc, v];
   node
     .command('ls')
     .alias('list')
     .description('list the nodes in the swarm')
-    .option('-f, --format <format>', 'json for machine-readable output')
-    .action(async (o: { format?: string }) => {
-      await nodeLs(clientFor(program), parseFormat(o.format), out);
+    .option('-q, --quiet', 'only node IDs')
+    .option('-f, --filter <k=v>', 'id=ID, name=HOSTNAME (prefixes), role=manager|worker, node.label=KEY[=VALUE], label=KEY[=VALUE] (engine labels) (repeatable)', collect)
+    .option('--format <format>', 'table (default), raw, a Go template (`table {{.Hostname}}\\t{{.Status}}`), or json for the API objects')
+    .action(async (o: { format?: string; quiet?: boolean; filter?: string[] }) => {
+      await nodeLs(clientFor(program), o, out);
     });
-  const collect = (v: string, acc: string[] = []) => [...acc, v];
   node
     .command('inspect <node...>')
     .description('show one or more nodes in detail (a node is an ID, an ID prefix, a hostname or self)')
     .option('--pretty', 'human-friendly output')
-    .action(async (names: string[], o: { pretty?: boolean }) => {
-      await nodeInspect(clientFor(program), names, o.pretty === true, out);
+    .option('-f, --format <format>', 'a Go template run on each node (`{{.Status.Addr}}`), json for compact JSON, or pretty')
+    .action(async (names: string[], o: { pretty?: boolean; format?: string }) => {
+      await nodeInspect(clientFor(program), names, o, out);
+    });
+  node
+    .command('ps [node...]')
+    .description('list the tasks on one or more nodes (default: this node, self)')
+    .option('--no-trunc', 'do not shorten IDs, images and errors')
+    .option('-q, --quiet', 'only task IDs')
+    .option('-f, --filter <k=v>', 'desired-state=running|shutdown|accepted, id=ID (repeatable)', collect)
+    .option('--format <format>', 'table (default), raw, a Go template (`table {{.Name}}\\t{{.Node}}`), or json for the API objects')
+    .action(async (names: string[], o: { trunc: boolean; quiet?: boolean; filter?: string[]; format?: string }) => {
+      await nodePs(clientFor(program), names, o, out);
     });
   node
     .command('update <node>')
@@ -184,6 +198,12 @@ async function main(argv: string[]): Promise<void> {
   } catch (err) {
     if (err instanceof CommanderError) {
       // help and --version exit 0; usage errors were already printed by commander
+      process.exitCode = err.exitCode;
+      return;
+    }
+    if (err instanceof StatusError) {
+      // Docker's StatusError: the message as it is (template errors read "template parsing error: ...").
+      process.stderr.write(`${err.message}\n`);
       process.exitCode = err.exitCode;
       return;
     }

@@ -19,19 +19,22 @@ export function parseDuration(text: string, flag: string): number {
   return Math.round(total);
 }
 
-/** Go's units.HumanDuration, as `docker service ps` uses it. */
+/** Go's units.HumanDuration, as `docker service ps` uses it (seconds and minutes truncated, hours rounded). */
 export function humanDuration(ms: number): string {
-  const s = Math.round(ms / 1000);
+  const s = Math.floor(ms / 1000);
   if (s < 1) return 'Less than a second';
   if (s === 1) return '1 second';
   if (s < 60) return `${s} seconds`;
-  const m = Math.round(ms / 60_000);
+  const m = Math.floor(ms / 60_000);
   if (m === 1) return 'About a minute';
   if (m < 60) return `${m} minutes`;
   const h = Math.round(ms / 3_600_000);
   if (h === 1) return 'About an hour';
   if (h < 48) return `${h} hours`;
-  return `${Math.round(h / 24)} days`;
+  if (h < 24 * 7 * 2) return `${Math.floor(h / 24)} days`;
+  if (h < 24 * 30 * 2) return `${Math.floor(h / 24 / 7)} weeks`;
+  if (h < 24 * 365 * 2) return `${Math.floor(h / 24 / 30)} months`;
+  return `${Math.floor(ms / 3_600_000 / 24 / 365)} years`;
 }
 
 export function ago(iso: string, now = Date.now()): string {

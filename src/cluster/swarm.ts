@@ -110,6 +110,11 @@ export class Swarm {
     return this.local?.nodeId;
   }
 
+  /** The port this node's join listener uses (2377 unless `swarm init|join --listen-addr` said otherwise). */
+  get listenPort(): number | undefined {
+    return this.local?.listenPort;
+  }
+
   /** The node ID a data dir holds, if it was in a swarm (for cleanup without running). */
   static storedNodeId(dataDir: string): string | undefined {
     const file = join(dataDir, 'swarm', 'state.json');

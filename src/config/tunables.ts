@@ -80,6 +80,13 @@ export const tunables = {
   arpProbes: 30,
   /** How long a failed start waits to learn whether the process simply exited (then it failed, as in Docker). */
   exitGraceMs: 2_000,
+  /**
+   * How long the docker runtime lets its engine pull a missing image before giving up (the task is
+   * then rejected with the engine's "No such image"). Docker sets no limit; an unreachable registry
+   * would hold one of the node's start slots (maxParallelStarts) forever. Five minutes lets a large
+   * image arrive over a slow link.
+   */
+  imagePullTimeoutMs: 300_000,
   /** How long a VXLAN create is retried while an old device with the same VNI is still going away. */
   vniReleaseWaitMs: 3_000,
 

@@ -1,6 +1,6 @@
 // Everything a node runs while it is in a swarm, in dependency order: the task runtime, the
 // overlay controller (sandboxes and peers), the egress bridge, DNS and VIP load balancing inside
-// tasks, the task controller, the routing mesh's ingress sandbox, and the leader's loop (a no-op on nodes that are not the leader).
+// tasks, host-mode published ports, the task controller, the routing mesh's ingress sandbox, and the leader's loop (a no-op on nodes that are not the leader).
 // Started by Swarm when the node joins or resumes; stopped when it leaves (removing what it ran)
 // or when the agent shuts down (leaving it all running for the next run to adopt).
 import { newId } from '../cluster/ids.js';
@@ -20,6 +20,7 @@ import { TaskController } from './tasks/tasks.js';
 import { DnsController } from './dns.js';
 import { VipController } from './vip.js';
 import { IngressController, removeIngress } from './ingress.js';
+import { HostPortController, removeHostPorts } from './hostports.js';
 import { DnsServer } from '../dns/index.js';
 import { chooseLoadBalancer } from './lb/choose.js';
 import type { LbChoice, LbSetting } from './lb/lb.js';
@@ -47,6 +48,7 @@ export interface RunningNode {
   dns: DnsController;
   vips: VipController;
   ingress: IngressController;
+  hostPorts: HostPortController;
 }
 
 /**
@@ -80,6 +82,7 @@ export async function cleanupNode(opts: { dataDir: string; runtime: RuntimeKind;
   try {
     const egress = new EgressBridge(host, opts.dataDir);
     await attempt('remove the ingress sandbox', () => removeIngress(opts.nodeId, egress));
+    await attempt('remove the host-mode port table', () => removeHostPorts());
     await attempt('remove the egress bridge', () => egress.remove());
   } finally {
     host.close();
@@ -131,13 +134,16 @@ export class NodeControllers implements SwarmMember {
     await dns.start();
     const vips = new VipController({ ...view, log: log.child({ component: 'vip' }) }, lb);
     vips.start();
-    const tasks = new TaskController({ ...view, log: log.child({ component: 'tasks' }) }, { runtime, overlay, egress, listeners: [dns, vips] });
+    // Host ports first: a task whose port is taken is refused before anything else is set up for it.
+    const hostPorts = new HostPortController({ ...view, log: log.child({ component: 'hostports' }) }, { egress });
+    const tasks = new TaskController({ ...view, log: log.child({ component: 'tasks' }) }, { runtime, overlay, egress, listeners: [hostPorts, dns, vips] });
     await tasks.start();
+    await hostPorts.start();
     const ingress = new IngressController({ ...view, log: log.child({ component: 'ingress' }) }, { overlay, egress, lb });
     ingress.start();
     const leader = new LeaderController({ ...view, log: log.child({ component: 'leader' }) });
     leader.start();
-    this.running = { view, runtime, overlay, tasks, leader, dns, vips, ingress, host, dnsServer };
+    this.running = { view, runtime, overlay, tasks, leader, dns, vips, ingress, hostPorts, host, dnsServer };
     log.info({ runtime: runtime.kind, lb: lb.kind }, 'node controllers started');
   }
 
@@ -159,6 +165,7 @@ export class NodeControllers implements SwarmMember {
     await r.leader.stop();
     await r.ingress.stop(reason);
     await r.tasks.stop(reason);
+    await r.hostPorts.stop(reason);
     await r.vips.stop();
     await r.dns.stop();
     await r.dnsServer.close();

@@ -42,8 +42,6 @@ export const FIRST_VNI = 4096;
 export const MAX_VNI = (1 << 24) - 1;
 /** VXLAN's overhead on an IPv4 underlay: inner Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8. */
 export const VXLAN_OVERHEAD = 50;
-/** Docker's network names: a letter or digit, then letters, digits, '_', '.', '-'. */
-export const NETWORK_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/;
 
 const record = (v: unknown): v is Record<string, string> => typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
 

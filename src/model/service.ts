@@ -3,6 +3,7 @@
 // a message naming the field; what the leader allocates for a service (`service-endpoints`: VIPs
 // and published ports); and placement constraints.
 import { isIPv4 } from 'node:net';
+import { checkObjectName } from './names.js';
 
 /** Nanoseconds, as Docker's API carries durations. */
 export type Nanos = number;
@@ -44,6 +45,13 @@ export interface ServiceRecord {
   id: string;
   spec: ServiceSpec;
   previousSpec?: ServiceSpec;
+  /**
+   * The X-Registry-Auth value the service was created or updated with (`--with-registry-auth`),
+   * as the client sent it; its tasks carry it to the node that pulls. Never shown by any read.
+   */
+  registryAuth?: string;
+  /** The one that went with previousSpec, for a rollback. */
+  previousRegistryAuth?: string;
   createdAt: string;
   updatedAt: string;
 }
@@ -65,8 +73,6 @@ export const DEFAULT_RESTART_DELAY: Nanos = 5_000_000_000;
 export const DEFAULT_STOP_GRACE: Nanos = 10_000_000_000;
 /** Swarm's published-port range for PublishedPort 0. */
 export const DYNAMIC_PORTS = { first: 30000, last: 32767 };
-/** Service names are DNS labels: Docker's rule. */
-export const SERVICE_NAME_RE = /^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -143,6 +149,9 @@ function ports(v: unknown): PortConfig[] {
       PublishMode: oneOf(p.PublishMode, `EndpointSpec.Ports[${i}].PublishMode`, ['ingress', 'host'] as const, 'ingress'),
     };
   });
+  out.forEach((p, i) => {
+    if (p.PublishMode === 'host' && p.PublishedPort === 0) throw new SpecError(`EndpointSpec.Ports[${i}]: a host-mode port needs a PublishedPort (published=P,target=${p.TargetPort},mode=host): shoal does not pick one per node`);
+  });
   const seen = new Set<string>();
   for (const p of out) {
     if (p.PublishedPort === 0) continue;
@@ -172,7 +181,7 @@ function networks(v: unknown, resolve: (nameOrId: string) => string): { Target: 
  */
 export function normalizeServiceSpec(raw: unknown, resolveNetwork: (nameOrId: string) => string): ServiceSpec {
   const s = obj(raw, 'the service spec');
-  if (typeof s.Name !== 'string' || !SERVICE_NAME_RE.test(s.Name)) throw new SpecError(`Name ${JSON.stringify(s.Name ?? '')} is invalid: a service name is 1 to 63 letters, digits and '-', starting and ending with a letter or digit (it becomes a DNS name)`);
+  checkObjectName(s.Name);
   const tt = obj(s.TaskTemplate, 'TaskTemplate');
   const cs = obj(tt.ContainerSpec, 'TaskTemplate.ContainerSpec');
   if (typeof cs.Image !== 'string' || cs.Image.trim() === '') throw new SpecError('TaskTemplate.ContainerSpec.Image is required: name the image (docker) or root directory (exec) to run');
@@ -235,6 +244,7 @@ export function replicasOf(spec: ServiceSpec): number | undefined {
 export function parseServiceRecord(v: unknown): ServiceRecord {
   const r = v as Partial<ServiceRecord>;
   if (typeof r?.id !== 'string' || !isObj(r.spec) || typeof (r.spec as Partial<ServiceSpec>).Name !== 'string' || !isObj((r.spec as Partial<ServiceSpec>).TaskTemplate)) throw new Error('service needs id and a spec with Name and TaskTemplate');
+  if ((r.registryAuth !== undefined && typeof r.registryAuth !== 'string') || (r.previousRegistryAuth !== undefined && typeof r.previousRegistryAuth !== 'string')) throw new Error('a service\'s registry auth must be a string');
   return r as ServiceRecord;
 }
 

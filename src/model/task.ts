@@ -1,7 +1,7 @@
 // Tasks as the cluster stores them: what the leader decides (`tasks`: slot, node, desired state,
 // the container spec it runs and its addresses) and what the node running it observes
 // (`task-status`: state, container, exit code). States and their order are Docker's.
-import type { ServiceSpec } from './service.js';
+import type { PortConfig, ServiceSpec } from './service.js';
 
 export const TASK_STATES = ['new', 'allocated', 'pending', 'assigned', 'accepted', 'preparing', 'ready', 'starting', 'running', 'complete', 'shutdown', 'failed', 'rejected', 'remove', 'orphaned'] as const;
 export type TaskState = (typeof TASK_STATES)[number];
@@ -32,6 +32,13 @@ export interface TaskRecord {
   spec: ServiceSpec['TaskTemplate'];
   /** The service spec's UpdatedAt this task was made for: a newer spec replaces it. */
   specUpdatedAt: string;
+  /** The service's X-Registry-Auth when the task was made: what its node pulls the image with. */
+  registryAuth?: string;
+  /**
+   * Host-mode published ports the task binds on its node (Docker's task Endpoint), copied from the
+   * service's when the task is made: what the scheduler keeps apart and the node programs.
+   */
+  hostPorts?: PortConfig[];
   /** Addresses on the service's networks, with prefix (10.0.1.5/24). */
   networks: { networkId: string; addr: string }[];
   /**

@@ -1,8 +1,9 @@
 // The Docker runtime: each task is a container on the local Docker Engine (dockerode over the unix
 // socket), created with NetworkMode 'none' and plumbed by shoal through its pid. Owns: the container
 // spec (name, labels, DNS and extra hosts, hostname), the mapping of engine state and errors to the
-// Runtime interface, logs, wait, and the own-hostname lines of the container's hosts file. Never
-// pulls: an image missing on the node is NOT_FOUND.
+// Runtime interface, logs, wait, and the own-hostname lines of the container's hosts file. An image
+// the engine lacks is pulled first (with the service's registry auth), as swarmkit's executor does in
+// its Prepare step; one that cannot be pulled makes create fail with the engine's "No such image".
 import Docker from 'dockerode';
 import type { Logger } from '../util/log.js';
 import { demuxLines } from './docker-logs.js';
@@ -21,6 +22,8 @@ import {
   type TaskRunSpec,
 } from './runtime.js';
 import type { NetnsRef } from '../kernel/netns.js';
+import { tunables } from '../config/tunables.js';
+import { pullReference } from '../model/image-ref.js';
 import { addHostsEndpoint, dockerExtraHosts, removeHostsEndpoint, taskHostname, taskLabels, validateSpec } from './task-spec.js';
 
 export const DOCKER_SOCKET = '/var/run/docker.sock';
@@ -54,6 +57,7 @@ export class DockerRuntime implements Runtime {
 
   async create(spec: TaskRunSpec): Promise<RuntimeTask> {
     validateSpec(spec);
+    await this.ensureImage(spec);
     const options: Docker.ContainerCreateOptions = {
       name: spec.name,
       Image: spec.image,
@@ -77,9 +81,8 @@ export class DockerRuntime implements Runtime {
     try {
       id = (await this.docker.createContainer(options)).id;
     } catch (err) {
-      if (statusOf(err) === 404) {
-        throw new RuntimeError(`image ${spec.image} not found locally; import or load it on this node (shoal does not pull)`, 'NOT_FOUND');
-      }
+      // The engine's own words ("No such image: x:latest"): what Docker shows in `service ps`.
+      if (statusOf(err) === 404) throw new RuntimeError(engineMessage(err), 'NOT_FOUND');
       if (statusOf(err) === 409) {
         throw new RuntimeError(`a container named ${spec.name} already exists (${engineMessage(err)})`, 'CONFLICT');
       }
@@ -89,6 +92,67 @@ export class DockerRuntime implements Runtime {
     const task = await this.inspect(id);
     if (!task) throw new RuntimeError(`container ${spec.name} (${id}) vanished right after it was created`, 'FAILED');
     return task;
+  }
+
+  /**
+   * Pulls the task's image when the engine does not have it. A failed pull is logged, not thrown: as
+   * in Docker, the create that follows then fails with "No such image", which is what the task shows.
+   */
+  private async ensureImage(spec: TaskRunSpec): Promise<void> {
+    if (await this.hasImage(spec.image)) return;
+    const ref = pullReference(spec.image);
+    const started = Date.now();
+    try {
+      await this.pull(ref, spec.registryAuth);
+      this.log.info({ task: spec.taskId, image: ref, ms: Date.now() - started }, 'image pulled');
+    } catch (err) {
+      if (err instanceof RuntimeError && err.code === 'UNAVAILABLE') throw err;
+      this.log.warn({ task: spec.taskId, image: ref, err: (err as Error).message }, 'pulling image failed');
+    }
+  }
+
+  private async hasImage(image: string): Promise<boolean> {
+    try {
+      await this.docker.getImage(image).inspect();
+      return true;
+    } catch (err) {
+      if (statusOf(err) === 404) return false;
+      throw this.engineError(err, `inspect image ${image}`);
+    }
+  }
+
+  /** POST /images/create?fromImage=REF with X-Registry-Auth, reading the progress stream to its end for an error. */
+  async pull(ref: string, registryAuth: string | undefined): Promise<void> {
+    const signal = AbortSignal.timeout(tunables.imagePullTimeoutMs);
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = (await this.docker.createImage(registryAuth ? { key: registryAuth } : undefined, { fromImage: ref, abortSignal: signal })) as NodeJS.ReadableStream;
+    } catch (err) {
+      throw this.engineError(err, `pull ${ref}`);
+    }
+    let failure: string | undefined;
+    let rest = '';
+    const take = (line: string) => {
+      if (line.trim() === '') return;
+      try {
+        const msg = JSON.parse(line) as { error?: unknown; errorDetail?: { message?: unknown } };
+        if (typeof msg.error === 'string') failure = msg.error;
+        else if (typeof msg.errorDetail?.message === 'string') failure = msg.errorDetail.message;
+      } catch {
+        // not a progress message; ignore
+      }
+    };
+    try {
+      for await (const chunk of stream as AsyncIterable<Buffer | string>) {
+        const lines = (rest + chunk.toString()).split('\n');
+        rest = lines.pop() ?? '';
+        lines.forEach(take);
+      }
+      take(rest);
+    } catch (err) {
+      throw new RuntimeError(`pull ${ref}: ${signal.aborted ? `no answer within ${tunables.imagePullTimeoutMs / 1000} s` : (err as Error).message}`, 'FAILED');
+    }
+    if (failure !== undefined) throw new RuntimeError(`pull ${ref}: ${failure}`, 'NOT_FOUND');
   }
 
   async start(id: string): Promise<void> {

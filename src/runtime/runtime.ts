@@ -25,6 +25,11 @@ export interface TaskRunSpec {
   serviceName: string;
   /** docker: an image reference. exec: an absolute root filesystem directory, or `host` for the node's own filesystem. */
   image: string;
+  /**
+   * docker: the X-Registry-Auth value to pull the image with, when the node lacks it (the service's
+   * `--with-registry-auth`). exec: ignored (its images are directories; there is no registry).
+   */
+  registryAuth?: string;
   /** Replaces the image's entrypoint when given. */
   command?: string[];
   /** Arguments (the image's CMD when no command is given). */

@@ -37,6 +37,16 @@ t.test('node commands act cluster-wide', async (t) => {
   t.match(shoal('node1', 'node', 'inspect', 'nosuch').err, /No such node: nosuch/);
   t.match(shoal('node1', 'node', 'inspect', '--pretty', 'node2').out, /Hostname:\s+node2\n[\s\S]*Availability:\s+Drain/);
 
+  // --format and -q as Docker's: inspect runs on the Go node object, ls on its row objects.
+  t.equal(shoal('node3', 'node', 'inspect', '-f', '{{.Description.Hostname}} {{.Spec.Role}} {{.Spec.Availability}} {{.Spec.Labels}}', 'node2').out, 'node2 worker drain map[zone:a]');
+  t.equal(shoal('node1', 'node', 'ls', '--format', '{{.Hostname}} {{.Self}} {{.Availability}}').out, 'node1 true Active\nnode2 false Drain\nnode3 false Active');
+  t.equal(shoal('node1', 'node', 'ls', '-q').out.split('\n').length, 3, 'node ls -q: one ID per node');
+  const managers = shoal('node1', 'node', 'ls', '--format', 'table {{.Hostname}}\t{{.ManagerStatus}}').out;
+  t.match(managers, /^HOSTNAME\s+MANAGER STATUS\nnode1\s+(Leader|Reachable)\nnode2\s*\nnode3\s+(Leader|Reachable)$/, 'a table with Docker\'s column titles');
+  t.equal(managers.match(/Leader/g)?.length, 1, 'one of the two managers leads');
+  const bad = shoal('node1', 'node', 'inspect', '-f', '{{.Nope}}', 'node2');
+  t.same([bad.status, bad.err], [1, 'template parsing error: template: :1:2: executing "" at <.Nope>: map has no entry for key "Nope"'], 'a template error as Docker words it');
+
   t.match(shoal('node1', 'node', 'rm', 'node2').err, /is not down and can't be removed/);
   t.equal(shoal('node3', 'node', 'demote', 'node3').out, 'Manager node3 demoted in the swarm.');
   await until('node3 to be a worker everywhere', () => inspect('node1', 'node3').Spec?.Role === 'worker', 10_000);

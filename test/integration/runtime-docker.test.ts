@@ -1,6 +1,7 @@
-// The Docker runtime against the local Docker Engine (busybox:latest, imported; never pulled): the
-// shared runtime contract, then engine errors (an unknown image, an engine that does not answer, a
-// name taken twice) and the runtime chooser. Every container made here is removed on teardown.
+// The Docker runtime against the local Docker Engine (busybox:latest, imported): the shared runtime
+// contract, pulls of a missing image from a real registry on loopback (with and without the registry
+// auth it requires), engine errors (an image no registry has, an engine that does not answer, a name
+// taken twice) and the runtime chooser. Every container, tag and registry made here is removed on teardown.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,9 @@ import t from 'tap';
 import { chooseRuntime, pingDocker } from '../../src/runtime/choose.js';
 import { DOCKER_SOCKET, DockerRuntime } from '../../src/runtime/docker.js';
 import type { Runtime, RuntimeTask } from '../../src/runtime/runtime.js';
+import { encodeRegistryAuth } from '../../src/model/registry-auth.js';
 import { uniqueName } from '../lib/kernel.js';
+import { registryMissing, startRegistry } from '../lib/registry.js';
 import { createTask, runtimeContract, silentLog, taskSpec, type Tap } from './runtime-contract.js';
 
 const execFileP = promisify(execFile);
@@ -56,12 +59,40 @@ t.test('the Docker runtime', { skip }, async (t) => {
     t.equal(info?.Config.Labels['com.docker.swarm.task.id'], spec.taskId, 'Swarm task label, for `docker ps --filter`');
   });
 
+  t.test('an image the engine lacks is pulled, with the registry auth the task carries', { skip: registryMissing() }, async (t) => {
+    const runtime = make('node-pull');
+    const user = { user: 'shoal', password: 'pull-me' };
+    const registry = await startRegistry(t, user);
+    const ref = registry.push(IMAGE, uniqueName('pulled'));
+    const missing = async (r: string) => (await execFileP('docker', ['image', 'inspect', r]).then(() => false, () => true));
+    t.ok(await missing(ref), `${ref} is only in the registry`);
+
+    await t.rejects(runtime.create(taskSpec(ref, uniqueName('svc'), 'true')), { code: 'NOT_FOUND', message: `No such image: ${ref}` },
+      'without credentials the registry refuses the pull, and create fails with the engine\'s words');
+    await t.rejects(runtime.create(taskSpec(ref, uniqueName('svc'), 'true', { registryAuth: encodeRegistryAuth({ username: 'shoal', password: 'wrong', serveraddress: registry.addr }) })),
+      { code: 'NOT_FOUND', message: `No such image: ${ref}` }, 'with the wrong password too');
+    t.ok(await missing(ref), 'nothing was pulled');
+
+    const auth = encodeRegistryAuth({ username: user.user, password: user.password, serveraddress: registry.addr });
+    const task = await createTask(t, runtime, taskSpec(ref, uniqueName('svc'), 'echo pulled-and-ran', { registryAuth: auth }));
+    t.notOk(await missing(ref), 'with the task\'s registry auth the engine pulled the image');
+    await runtime.start(task.id);
+    t.equal(await runtime.wait(task.id), 0, 'and the task ran from it');
+    t.teardown(() => registry.untag(ref));
+  });
+
   t.test('engine errors come back as clear runtime errors', async (t) => {
     const runtime = make('node-errors');
-    await t.rejects(runtime.create(taskSpec('busybox:nope', 'svc', 'true')), {
+    // An image on a registry that does not answer (a closed loopback port): the pull fails, create says what Docker says.
+    await t.rejects(runtime.create(taskSpec('127.0.0.1:9/shoal-nosuch', 'svc', 'true')), {
       code: 'NOT_FOUND',
-      message: 'image busybox:nope not found locally; import or load it on this node (shoal does not pull)',
-    }, 'an unknown image is NOT_FOUND, naming the image, and nothing is pulled');
+      message: 'No such image: 127.0.0.1:9/shoal-nosuch:latest',
+    }, 'an image that cannot be pulled is NOT_FOUND, in the engine\'s words');
+    if (!registryMissing()) {
+      const registry = await startRegistry(t);
+      await t.rejects(runtime.create(taskSpec(`${registry.addr}/nosuch:v1`, 'svc', 'true')), { code: 'NOT_FOUND', message: `No such image: ${registry.addr}/nosuch:v1` },
+        'an image the registry does not have: the same');
+    }
 
     const spec = taskSpec(IMAGE, uniqueName('svc'), 'true');
     await createTask(t, runtime, spec);

@@ -9,8 +9,8 @@ import type { Test } from 'tap';
 import { Lab } from '../lib/lab.js';
 import { until } from '../lib/wait.js';
 
-interface TaskJson { ID: string; Slot?: number; NodeName: string; DesiredState: string; Status: { State: string; Err?: string; ContainerStatus?: { PID: number } }; NetworksAttachments: { Addresses: string[] }[] }
-interface ServiceJson { ID: string; Endpoint: { VirtualIPs?: { Addr: string }[] } }
+interface TaskJson { ID: string; Slot?: number; ServiceID: string; NodeName: string; DesiredState: string; Status: { State: string; Err?: string; ContainerStatus?: { PID: number } }; NetworksAttachments: { Addresses: string[] }[] }
+interface ServiceJson { ID: string; Endpoint: { VirtualIPs?: { NetworkID: string; Addr: string }[] } }
 
 const NODES = ['node1', 'node2', 'node3'];
 const UPSTREAM = '192.168.56.200';
@@ -36,7 +36,7 @@ export async function servicesBody(t: Test, rt: ServiceRuntime): Promise<void> {
   const short = (out: string) => out.split('\n').filter((l) => /^\S+\.\s+\d+\s+IN\s+A\s/.test(l)).map((l) => l.split(/\s+/)[4]!).sort();
 
   // Invalid specs are refused, naming the field, and nothing is made.
-  t.match(lab.shoal('node1', 'service', 'create', '--name', 'bad_name', ...rt.server).err, /invalid service spec: Name "bad_name" is invalid/);
+  t.match(lab.shoal('node1', 'service', 'create', '--name', 'bad.name', ...rt.server).err, /rpc error: code = InvalidArgument desc = name must be valid as a DNS name component/);
   t.match(lab.shoal('node1', 'service', 'create', '--name', 'bad', '--restart-condition', 'sometimes', ...rt.server).err, /TaskTemplate\.RestartPolicy\.Condition must be one of none, on-failure, any, got "sometimes"/);
   t.match(lab.shoal('node1', 'service', 'create', '--name', 'bad', '--constraint', 'node.zone=mars', ...rt.server).err, /invalid constraint 'node\.zone=mars'/);
   t.match(lab.shoal('node1', 'service', 'create', '--name', 'bad', '--network', 'nosuch', ...rt.server).err, /network nosuch not found/);
@@ -83,6 +83,26 @@ export async function servicesBody(t: Test, rt: ServiceRuntime): Promise<void> {
   await until('slot 2 to run a new task', () => running('web').some((x) => x.Slot === 2 && x.ID !== victim.ID), 20_000);
   const ps = lab.shoal('node1', 'service', 'ps', 'web').out;
   t.match(ps, new RegExp(`${victim.ID.slice(0, 12)}\\s+\\\\_ web\\.2\\s+\\S+\\s+\\S+\\s+Shutdown\\s+Failed .+ago\\s+"task: non-zero exit \\(137\\)"`), 'service ps shows the failed task as a history row of slot 2');
+
+  // --format as Docker's: the tutorial's inspect template prints Go's rendering of the VIP structs.
+  const vipList = lab.json<ServiceJson[]>('node1', 'service', 'inspect', 'web')![0]!.Endpoint.VirtualIPs!;
+  t.equal(lab.shoal('node1', 'service', 'inspect', '--format', '{{.Endpoint.VirtualIPs}}', 'web').out, `[${vipList.map((v) => `{${v.NetworkID} ${v.Addr}}`).join(' ')}]`, "service inspect --format '{{.Endpoint.VirtualIPs}}' web");
+  t.match(lab.shoal('node1', 'service', 'ls', '--format', '{{.Name}} {{.Mode}} {{.Replicas}}').out, /^rr replicated 2\/2\nweb replicated 5\/5$/, 'service ls --format');
+  t.equal(lab.shoal('node1', 'network', 'inspect', '-f', '{{.Name}} {{.Driver}} {{.Scope}}', 'appnet').out, 'appnet overlay swarm', 'network inspect --format');
+  t.match(lab.shoal('node1', 'network', 'ls', '--format', '{{.Name}}').out, /(^|\n)appnet(\n|$)/, 'network ls --format');
+  // node ps node2: every task on node2 (web's and rr's, history included), in Docker's table.
+  const webId = tasks('web')[0]!.ServiceID;
+  const onNode2 = [...tasks('web'), ...tasks('rr')].filter((x) => x.NodeName === 'node2');
+  const nodePs = lab.shoal('node1', 'node', 'ps', 'node2');
+  t.equal(nodePs.status, 0, nodePs.err);
+  const lines = nodePs.out.split('\n');
+  t.match(lines[0], /^ID\s+NAME\s+IMAGE\s+NODE\s+DESIRED STATE\s+CURRENT STATE\s+ERROR\s+PORTS$/, 'node ps: Docker\'s header');
+  t.equal(lines.length - 1, onNode2.length, 'a row per task on node2');
+  for (const x of onNode2.filter((y) => y.DesiredState === 'running')) {
+    const svc = x.ServiceID === webId ? 'web' : 'rr';
+    t.match(nodePs.out, new RegExp(`^${x.ID.slice(0, 12)}\\s+${svc}\\.${x.Slot}\\s+\\S+\\s+node2\\s+Running\\s+Running .+ ago`, 'm'), `node ps shows ${svc}.${x.Slot} running on node2`);
+  }
+  t.same(lab.shoal('node1', 'node', 'ps', '-q', '--no-trunc', 'node2').out.split('\n').sort(), onNode2.map((x) => x.ID).sort(), 'node ps -q --no-trunc: the same task IDs');
 
   // Drain: node3's tasks move to the other nodes.
   t.equal(lab.shoal('node1', 'node', 'update', '--availability', 'drain', 'node3').status, 0);

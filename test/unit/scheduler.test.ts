@@ -242,3 +242,17 @@ t.test('a service that exhausts its subnet stops alone: other services are still
   const addrs = running(v, big).map((x) => x.networks[0]!.addr);
   t.equal(new Set(addrs).size, 4, 'no address was handed out twice');
 });
+
+t.test('tasks carry the service\'s registry auth; a new auth alone replaces no running task', async (t) => {
+  const v = setup();
+  const id = createService(v, web());
+  const rec = v.tables.services.get(id)!.value;
+  v.tables.services.put(id, { ...rec, registryAuth: 'first' });
+  v.pass();
+  runAll(v, id, T0 + 1000);
+  t.same(running(v, id).map((x) => x.registryAuth), ['first', 'first', 'first'], 'every task has it, for its node\'s pull');
+  const before = running(v, id).map((x) => x.id).sort();
+  v.tables.services.put(id, { ...rec, registryAuth: 'second', updatedAt: new Date(T0 + 2000).toISOString() });
+  v.pass(T0 + 3000);
+  t.same(running(v, id).map((x) => x.id).sort(), before, 'the same tasks keep running (as swarmkit ignores PullOptions for them)');
+});

@@ -1,8 +1,9 @@
 // `shoal network create|ls|inspect|rm`, printing what Docker prints.
 import type { Command } from 'commander';
 import type { ApiClient } from '../client.js';
-import { parseFormat } from '../output.js';
-import { table } from '../table.js';
+import { emit, listFormat, printInspect, renderList } from '../format.js';
+import { naturalLess, networkHeaders, networkListFormats, networkRow } from '../rows.js';
+import { NetworkType } from '../template/docker-types.js';
 
 type Out = (s: string) => void;
 
@@ -46,20 +47,29 @@ export function registerNetworkCommands(program: Command, client: () => ApiClien
     .alias('list')
     .description('list networks')
     .option('-q, --quiet', 'only network IDs')
-    .option('-f, --format <format>', 'json for machine-readable output')
-    .action(async (o: { quiet?: boolean; format?: string }) => {
+    .option('--no-trunc', 'do not shorten network IDs')
+    .option('--format <format>', 'table (default), raw, a Go template (`table {{.ID}}\\t{{.Name}}\\t{{.Labels}}`), or json for the API objects')
+    .action(async (o: { quiet?: boolean; trunc: boolean; format?: string }) => {
       const nets = (await client().get<NetworkJson[]>('/networks')).body;
-      if (parseFormat(o.format) === 'json') return out(JSON.stringify(nets, null, 2));
-      if (o.quiet) return out(nets.map((n) => n.Id.slice(0, 12)).join('\n'));
-      out(table(['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE'], nets.map((n) => [n.Id.slice(0, 12), n.Name, n.Driver, n.Scope])));
+      if (o.format === 'json') return out(JSON.stringify(nets, null, 2));
+      const rows = [...nets].sort((a, b) => naturalLess(a.Name, b.Name)).map((n) => networkRow(n, o.trunc));
+      emit(out, renderList(listFormat(o.format, o.quiet === true, networkListFormats), rows, networkHeaders));
     });
   network
     .command('inspect <network...>')
     .description('show networks in detail (a network is its name, ID or a unique ID prefix)')
-    .action(async (names: string[]) => {
-      const found = [];
-      for (const n of names) found.push((await client().get(`/networks/${encodeURIComponent(n)}`)).body);
-      out(JSON.stringify(found, null, 4));
+    .option('-f, --format <format>', 'a Go template run on each network (`{{range .IPAM.Config}}{{.Subnet}}{{end}}`), or json for compact JSON')
+    .action(async (names: string[], o: { format?: string }) => {
+      const found: unknown[] = [];
+      const missing: string[] = [];
+      for (const n of names) {
+        try {
+          found.push((await client().get(`/networks/${encodeURIComponent(n)}`)).body);
+        } catch (err) {
+          missing.push(`Error: ${(err as Error).message}`);
+        }
+      }
+      printInspect(out, o.format, found, NetworkType, missing);
     });
   network
     .command('rm <network...>')

@@ -2,10 +2,13 @@
 // Docker prints; create, update and scale show the convergence progress unless --detach.
 import { Command, Option } from 'commander';
 import type { ApiClient } from '../client.js';
-import { parseFormat } from '../output.js';
+import { emit, filterFlags, labelsMatch, listFormat, printInspect, renderList } from '../format.js';
 import { waitForConvergence } from '../progress.js';
-import { table } from '../table.js';
-import { ago, parseDuration } from '../time.js';
+import { REGISTRY_AUTH_HEADER } from '../../model/registry-auth.js';
+import { registryAuthHeader } from '../registry-auth.js';
+import { naturalLess, serviceHeaders, serviceListFormats, serviceRow, taskHeaders, taskListFormats, taskRows } from '../rows.js';
+import { ServiceType } from '../template/docker-types.js';
+import { parseDuration } from '../time.js';
 
 type Out = (s: string) => void;
 /** Docker's ServiceSpec as JSON: the agent checks it, the CLI only edits it. */
@@ -13,7 +16,7 @@ type Spec = Record<string, any>;
 
 interface ServiceJson { ID: string; Version: { Index: number }; Spec: Spec; PreviousSpec?: Spec; Endpoint: { Ports?: PortJson[]; VirtualIPs?: { NetworkID: string; Addr: string }[] }; ServiceStatus?: { RunningTasks: number; DesiredTasks: number } }
 interface PortJson { Protocol: string; TargetPort: number; PublishedPort: number; PublishMode: string }
-interface TaskJson { ID: string; Name: string; NodeName: string; Slot?: number; NodeID: string; ServiceID: string; DesiredState: string; CreatedAt: string; Spec: { ContainerSpec: { Image: string } }; Status: { State: string; Err?: string; Timestamp: string } }
+export interface TaskJson { ID: string; Name: string; NodeName: string; Slot?: number; NodeID: string; ServiceID: string; DesiredState: string; CreatedAt: string; Spec: { ContainerSpec: { Image: string } }; Status: { State: string; Err?: string; Timestamp: string; PortStatus?: { Ports?: PortJson[] } } }
 
 const collect = (v: string, acc: string[] = []) => [...acc, v];
 
@@ -60,6 +63,7 @@ interface CommonFlags {
   restartCondition?: string; restartDelay?: string; restartMaxAttempts?: string; restartWindow?: string;
   updateParallelism?: string; updateDelay?: string; updateFailureAction?: string; updateOrder?: string;
   endpointMode?: string; hostname?: string; workdir?: string; stopGracePeriod?: string; detach?: boolean; quiet?: boolean;
+  withRegistryAuth?: boolean;
 }
 
 /** Options create and update share, with the same names as Docker's. */
@@ -78,7 +82,13 @@ function commonOptions(cmd: Command): Command {
     .option('--update-order <o>', 'stop-first or start-first')
     .option('--stop-grace-period <d>', 'time to stop before killing (default 10s)')
     .option('-d, --detach', 'exit at once instead of waiting for the service to converge')
-    .option('-q, --quiet', 'no progress output');
+    .option('-q, --quiet', 'no progress output')
+    .option('--with-registry-auth', 'send the docker client\'s credentials for the image\'s registry (~/.docker/config.json) to the nodes that pull it');
+}
+
+/** The X-Registry-Auth header for `--with-registry-auth`, from the docker client's config; none without the flag. */
+function authHeaders(o: CommonFlags, image: string): Record<string, string> {
+  return o.withRegistryAuth ? { [REGISTRY_AUTH_HEADER]: registryAuthHeader(image) } : {};
 }
 
 function applyCommon(spec: Spec, o: CommonFlags): void {
@@ -119,10 +129,6 @@ async function getService(client: ApiClient, name: string): Promise<ServiceJson>
   }
 }
 
-function portsText(ports: PortJson[] | undefined): string {
-  return (ports ?? []).filter((p) => p.PublishedPort).map((p) => `${p.PublishMode === 'host' ? '' : '*'}:${p.PublishedPort}->${p.TargetPort}/${p.Protocol}`).join(', ');
-}
-
 export function registerServiceCommands(program: Command, client: () => ApiClient, out: Out): void {
   const service = program.command('service').description('manage services').enablePositionalOptions();
 
@@ -152,7 +158,7 @@ export function registerServiceCommands(program: Command, client: () => ApiClien
       };
       if (!o.name) throw new Error('--name is required: give the service a name (it becomes its DNS name)');
       applyCommon(spec, o);
-      const { ID } = (await client().request<{ ID: string }>('POST', '/services/create', spec)).body;
+      const { ID } = (await client().request<{ ID: string }>('POST', '/services/create', spec, authHeaders(o, image))).body;
       out(ID);
       await converge(client(), ID, o, out);
     });
@@ -162,61 +168,61 @@ export function registerServiceCommands(program: Command, client: () => ApiClien
     .alias('list')
     .description('list services')
     .option('-q, --quiet', 'only IDs')
-    .option('-f, --format <format>', 'json for machine-readable output')
-    .action(async (o: { quiet?: boolean; format?: string }) => {
-      const list = (await client().get<ServiceJson[]>('/services?status=true')).body;
-      if (parseFormat(o.format) === 'json') return out(JSON.stringify(list, null, 2));
-      if (o.quiet) return out(list.map((s) => s.ID.slice(0, 12)).join('\n'));
-      const rows = list.sort((a, b) => String(a.Spec.Name).localeCompare(String(b.Spec.Name))).map((s) => {
-        const global = s.Spec.Mode?.Global !== undefined;
-        const max = s.Spec.TaskTemplate?.Placement?.MaxReplicas;
-        const replicas = `${s.ServiceStatus?.RunningTasks ?? 0}/${s.ServiceStatus?.DesiredTasks ?? 0}${max ? ` (max ${max} per node)` : ''}`;
-        return [s.ID.slice(0, 12), String(s.Spec.Name), global ? 'global' : 'replicated', replicas, String(s.Spec.TaskTemplate.ContainerSpec.Image), portsText(s.Endpoint.Ports)];
-      });
-      out(table(['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE', 'PORTS'], rows));
+    .option('-f, --filter <k=v>', 'id=ID, name=NAME (prefixes), label=KEY or label=KEY=VALUE, mode=replicated|global (repeatable)', collect)
+    .option('--format <format>', 'table (default), raw, a Go template (`table {{.ID}}\\t{{.Name}}`, `{{json .}}`), or json for the API objects')
+    .action(async (o: { quiet?: boolean; filter?: string[]; format?: string }) => {
+      const f = filterFlags(o.filter, ['id', 'name', 'label', 'mode']);
+      for (const m of f.mode ?? []) if (m !== 'replicated' && m !== 'global') throw new Error(`invalid --filter 'mode=${m}': use mode=replicated or mode=global`);
+      const api = { ...(f.id ? { id: f.id } : {}), ...(f.name ? { name: f.name } : {}) };
+      const query = [...(o.quiet ? [] : ['status=true']), ...(Object.keys(api).length > 0 ? [`filters=${encodeURIComponent(JSON.stringify(api))}`] : [])];
+      const list = (await client().get<ServiceJson[]>(`/services${query.length > 0 ? `?${query.join('&')}` : ''}`)).body
+        .filter((s) => labelsMatch(s.Spec.Labels, f.label) && (!f.mode || f.mode.includes(s.Spec.Mode?.Global ? 'global' : 'replicated')));
+      if (o.format === 'json') return out(JSON.stringify(list, null, 2));
+      const rows = [...list].sort((a, b) => naturalLess(String(a.Spec.Name), String(b.Spec.Name))).map(serviceRow);
+      emit(out, renderList(listFormat(o.format, o.quiet === true, serviceListFormats), rows, serviceHeaders));
     });
 
   service
     .command('ps <service...>')
     .description('list the tasks of services, with their history')
-    .option('--no-trunc', 'do not shorten IDs and errors')
+    .option('--no-trunc', 'do not shorten IDs, images and errors')
     .option('-q, --quiet', 'only task IDs')
-    .option('--filter <k=v>', 'desired-state=running|shutdown, node=NODE (repeatable)', collect)
-    .option('-f, --format <format>', 'json for machine-readable output')
+    .option('-f, --filter <k=v>', 'desired-state=running|shutdown|accepted, id=ID, node=NODE (repeatable)', collect)
+    .option('--format <format>', 'table (default), raw, a Go template (`table {{.Name}}\\t{{.CurrentState}}`), or json for the API objects')
     .action(async (names: string[], o: { trunc: boolean; quiet?: boolean; filter?: string[]; format?: string }) => {
-      const filters: Record<string, string[]> = {};
-      for (const f of o.filter ?? []) {
-        const [k, v] = f.split('=');
-        if (!k || v === undefined || !['desired-state', 'node'].includes(k)) throw new Error(`invalid --filter '${f}': use desired-state=running or node=NODE`);
-        (filters[k] ??= []).push(v);
-      }
+      const filters = filterFlags(o.filter, ['desired-state', 'id', 'node']);
       const all: TaskJson[] = [];
+      const serviceNames = new Map<string, string>();
       for (const n of names) {
         const svc = await getService(client(), n);
+        serviceNames.set(svc.ID, String(svc.Spec.Name));
         all.push(...(await client().get<TaskJson[]>(`/tasks?filters=${encodeURIComponent(JSON.stringify({ ...filters, service: [svc.ID] }))}`)).body);
       }
-      if (parseFormat(o.format) === 'json') return out(JSON.stringify(all, null, 2));
-      if (o.quiet) return out(all.map((t) => (o.trunc ? t.ID.slice(0, 12) : t.ID)).join('\n'));
-      out(table(['ID', 'NAME', 'IMAGE', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ERROR', 'PORTS'], psRows(all, o.trunc)));
+      if (o.format === 'json') return out(JSON.stringify(all, null, 2));
+      printTasks(out, all, serviceNames, o);
     });
 
   service
     .command('inspect <service...>')
     .description('show services in detail')
     .option('--pretty', 'human-friendly output')
-    .action(async (names: string[], o: { pretty?: boolean }) => {
+    .option('-f, --format <format>', 'a Go template run on each service (`{{.Endpoint.VirtualIPs}}`), or json for compact JSON')
+    .action(async (names: string[], o: { pretty?: boolean; format?: string }) => {
       const found: ServiceJson[] = [];
-      let missing: string | undefined;
+      const missing: string[] = [];
       for (const n of names) {
         try {
           found.push(await getService(client(), n));
         } catch (err) {
-          missing = (err as Error).message;
+          missing.push(`Error: ${(err as Error).message}`);
         }
       }
-      if (o.pretty) out(found.map(prettyService).join('\n\n'));
-      else out(JSON.stringify(found, null, 4));
-      if (missing) throw new Error(missing);
+      if (o.pretty || o.format === 'pretty') {
+        out(found.map(prettyService).join('\n\n'));
+        if (missing.length > 0) throw new Error(missing.map((m) => m.replace(/^Error: /, '')).join('\n'));
+        return;
+      }
+      printInspect(out, o.format, found, ServiceType, missing);
     });
 
   service
@@ -256,7 +262,7 @@ export function registerServiceCommands(program: Command, client: () => ApiClien
     .action(async (name: string, o: CommonFlags & { image?: string; args?: string; envAdd?: string[]; envRm?: string[]; labelAdd?: string[]; labelRm?: string[]; constraintAdd?: string[]; constraintRm?: string[]; publishAdd?: string[]; publishRm?: string[]; networkAdd?: string[]; networkRm?: string[]; force?: boolean; rollback?: boolean }) => {
       const svc = await getService(client(), name);
       if (o.rollback) {
-        await client().request('POST', `/services/${svc.ID}/update?version=${svc.Version.Index}&rollback=previous`, svc.Spec);
+        await client().request('POST', `/services/${svc.ID}/update?version=${svc.Version.Index}&rollback=previous`, svc.Spec, authHeaders(o, String(svc.PreviousSpec?.TaskTemplate?.ContainerSpec?.Image ?? svc.Spec.TaskTemplate.ContainerSpec.Image)));
         out(name);
         return converge(client(), svc.ID, o, out);
       }
@@ -287,7 +293,7 @@ export function registerServiceCommands(program: Command, client: () => ApiClien
       }
       if (o.force) spec.TaskTemplate.ForceUpdate = (spec.TaskTemplate.ForceUpdate ?? 0) + 1;
       applyCommon(spec, o);
-      await client().request('POST', `/services/${svc.ID}/update?version=${svc.Version.Index}`, spec);
+      await client().request('POST', `/services/${svc.ID}/update?version=${svc.Version.Index}`, spec, authHeaders(o, String(cs.Image)));
       out(name);
       await converge(client(), svc.ID, o, out);
     });
@@ -346,25 +352,13 @@ export function logPrinter(print: (taskId: string, stream: number, text: string)
   };
 }
 
-/** `service ps` rows: per slot (or node) the newest task first, older ones as `\_` history rows. */
-export function psRows(tasks: TaskJson[], trunc: boolean, now = Date.now()): string[][] {
-  const key = (t: TaskJson) => `${t.ServiceID}/${t.Slot ?? t.NodeID}`;
-  const groups = new Map<string, TaskJson[]>();
-  for (const t of tasks) groups.set(key(t), [...(groups.get(key(t)) ?? []), t]);
-  const ordered = [...groups.values()].sort((a, b) => (a[0]!.Slot ?? 0) - (b[0]!.Slot ?? 0) || a[0]!.Name.localeCompare(b[0]!.Name));
-  const rows: string[][] = [];
-  for (const group of ordered) {
-    group.sort((a, b) => b.CreatedAt.localeCompare(a.CreatedAt));
-    group.forEach((t, i) => {
-      const short = t.Name.split('.').slice(0, 2).join('.');
-      const err = t.Status.Err ? (trunc && t.Status.Err.length > 30 ? `"${t.Status.Err.slice(0, 29)}…"` : `"${t.Status.Err}"`) : '';
-      rows.push([trunc ? t.ID.slice(0, 12) : t.ID, i === 0 ? short : ` \\_ ${short}`, t.Spec.ContainerSpec.Image, t.NodeName, cap(t.DesiredState), `${cap(t.Status.State)} ${ago(t.Status.Timestamp, now)}`, err, '']);
-    });
-  }
-  return rows;
+/** `service ps` / `node ps` output: Docker's task rows through the default table, -q or --format. */
+export function printTasks(out: Out, tasks: TaskJson[], serviceNames: Map<string, string>, o: { trunc: boolean; quiet?: boolean; format?: string }, now = Date.now()): void {
+  const format = listFormat(o.format, o.quiet === true, taskListFormats);
+  const rows = taskRows(tasks, serviceNames, { trunc: o.trunc, table: format.startsWith('table'), now });
+  emit(out, renderList(format, rows, taskHeaders));
 }
 
-const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
 function prettyService(s: ServiceJson): string {
   const spec = s.Spec;

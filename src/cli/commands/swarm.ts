@@ -1,7 +1,10 @@
 // `shoal swarm init|join|join-token|leave`, `shoal info` and `shoal node ls`, printing what Docker prints.
 import type { ApiClient } from '../client.js';
+import { emit, filterFlags, labelsMatch, listFormat, printInspect, renderList } from '../format.js';
 import type { OutputFormat } from '../output.js';
-import { table } from '../table.js';
+import { naturalLess, nodeHeaders, nodeListFormats, nodeRow } from '../rows.js';
+import { NodeType } from '../template/docker-types.js';
+import { printTasks, type TaskJson } from './service.js';
 
 type Out = (s: string) => void;
 
@@ -65,7 +68,7 @@ export async function swarmLeave(client: ApiClient, force: boolean, out: Out): P
   out('Node left the swarm.');
 }
 
-interface InfoView { Name: string; ServerVersion: string; LoadBalancer?: { Backend: string; Reason: string } | null; Swarm: { LocalNodeState: string; NodeID: string; NodeAddr: string; ControlAvailable: boolean; Nodes?: number; Managers?: number; Cluster?: { ID: string }; GossipKeyring?: { Keys: string[]; Primary: string } } }
+interface InfoView { Name: string; ServerVersion: string; LoadBalancer?: { Backend: string; Reason: string } | null; Swarm: { LocalNodeState: string; NodeID: string; NodeAddr: string; ControlAvailable: boolean; Nodes?: number; Managers?: number; Cluster?: { ID: string; TLSInfo?: { TrustRoot?: string; CertIssuerSubject?: string; CertIssuerPublicKey?: string } }; GossipKeyring?: { Keys: string[]; Primary: string } } }
 
 export async function infoCommand(client: ApiClient, format: OutputFormat, out: Out): Promise<void> {
   const info = (await client.get<InfoView>('/info')).body;
@@ -83,23 +86,44 @@ export async function infoCommand(client: ApiClient, format: OutputFormat, out: 
   out(lines.join('\n'));
 }
 
-interface NodeView { ID: string; Spec: { Role: string; Availability: string }; Description: { Hostname: string; Engine: { EngineVersion: string } }; Status: { State: string }; ManagerStatus?: { Leader: boolean; Reachability: string } }
+interface NodeView { ID: string; Spec: { Role: string; Availability: string; Labels?: Record<string, string> }; Description: { Hostname: string; Engine: { EngineVersion: string; Labels?: Record<string, string> } }; Status: { State: string }; ManagerStatus?: { Leader: boolean; Reachability: string } }
 
 const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
-export async function nodeLs(client: ApiClient, format: OutputFormat, out: Out): Promise<void> {
-  const nodes = (await client.get<NodeView[]>('/nodes')).body;
-  if (format === 'json') return out(JSON.stringify(nodes, null, 2));
-  const self = (await client.get<InfoView>('/info')).body.Swarm.NodeID;
-  const rows = [...nodes].sort((a, b) => a.Description.Hostname.localeCompare(b.Description.Hostname)).map((n) => [
-    n.ID + (n.ID === self ? ' *' : ''),
-    n.Description.Hostname,
-    cap(n.Status.State),
-    cap(n.Spec.Availability),
-    n.ManagerStatus ? (n.ManagerStatus.Leader ? 'Leader' : cap(n.ManagerStatus.Reachability)) : '',
-    n.Description.Engine.EngineVersion,
-  ]);
-  out(table(['ID', 'HOSTNAME', 'STATUS', 'AVAILABILITY', 'MANAGER STATUS', 'ENGINE VERSION'], rows));
+export async function nodeLs(client: ApiClient, o: { format?: string; quiet?: boolean; filter?: string[] }, out: Out): Promise<void> {
+  const f = filterFlags(o.filter, ['id', 'name', 'role', 'node.label', 'label']);
+  for (const r of f.role ?? []) if (r !== 'manager' && r !== 'worker') throw new Error(`invalid --filter 'role=${r}': use role=manager or role=worker`);
+  const nodes = (await client.get<NodeView[]>('/nodes')).body.filter((n) =>
+    (!f.id || f.id.some((x) => n.ID.startsWith(x))) && (!f.name || f.name.some((x) => n.Description.Hostname.startsWith(x))) &&
+    (!f.role || f.role.includes(n.Spec.Role)) && labelsMatch(n.Spec.Labels, f['node.label']) && labelsMatch(n.Description.Engine.Labels, f.label));
+  if (o.format === 'json') return out(JSON.stringify(nodes, null, 2));
+  // As Docker: the node we talk to (for .Self and the `*`) is only looked up when there is a table to show.
+  const info = nodes.length > 0 && !o.quiet ? (await client.get<InfoView>('/info')).body : undefined;
+  const rows = [...nodes].sort((a, b) => naturalLess(a.Description.Hostname, b.Description.Hostname)).map((n) => nodeRow(n, info?.Swarm.NodeID ?? '', info?.Swarm.Cluster?.TLSInfo));
+  emit(out, renderList(listFormat(o.format, o.quiet === true, nodeListFormats), rows, nodeHeaders));
+}
+
+/** `shoal node ps [NODE...]`: the tasks on the nodes (default: this one), as `service ps` shows them. */
+export async function nodePs(client: ApiClient, names: string[], o: { trunc: boolean; quiet?: boolean; filter?: string[]; format?: string }, out: Out): Promise<void> {
+  const filters = filterFlags(o.filter, ['desired-state', 'id']);
+  const tasks: TaskJson[] = [];
+  const errors: string[] = [];
+  for (const name of names.length > 0 ? names : ['self']) {
+    try {
+      const n = await getNode(client, name);
+      tasks.push(...(await client.get<TaskJson[]>(`/tasks?filters=${encodeURIComponent(JSON.stringify({ ...filters, node: [n.ID] }))}`)).body);
+    } catch (err) {
+      errors.push((err as Error).message);
+    }
+  }
+  if (errors.length === 0 || tasks.length > 0) {
+    if (o.format === 'json') out(JSON.stringify(tasks, null, 2));
+    else {
+      const services = (await client.get<{ ID: string; Spec: { Name: string } }[]>('/services')).body;
+      printTasks(out, tasks, new Map(services.map((s) => [s.ID, s.Spec.Name])), o);
+    }
+  }
+  if (errors.length > 0) throw new Error(errors.join('\n'));
 }
 
 interface NodeDetail extends NodeView {
@@ -120,10 +144,17 @@ async function getNode(client: ApiClient, name: string): Promise<NodeDetail> {
   return (await client.get<NodeDetail>(`/nodes/${encodeURIComponent(await nodeRef(client, name))}`)).body;
 }
 
-export async function nodeInspect(client: ApiClient, names: string[], pretty: boolean, out: Out): Promise<void> {
+export async function nodeInspect(client: ApiClient, names: string[], o: { pretty?: boolean; format?: string }, out: Out): Promise<void> {
   const nodes: NodeDetail[] = [];
-  for (const n of names) nodes.push(await getNode(client, n));
-  if (!pretty) return out(JSON.stringify(nodes, null, 4));
+  const missing: string[] = [];
+  for (const n of names) {
+    try {
+      nodes.push(await getNode(client, n));
+    } catch (err) {
+      missing.push(`Error: ${(err as Error).message}`);
+    }
+  }
+  if (!o.pretty && o.format !== 'pretty') return printInspect(out, o.format, nodes, NodeType, missing);
   out(nodes.map((n) => [
     `ID:\t\t\t${n.ID}`,
     ...(Object.keys(n.Spec.Labels).length > 0 ? ['Labels:', ...Object.entries(n.Spec.Labels).map(([k, v]) => ` - ${k}=${v}`)] : []),
@@ -136,6 +167,7 @@ export async function nodeInspect(client: ApiClient, names: string[], pretty: bo
     ...(n.ManagerStatus ? ['Manager Status:', ` Address:\t\t${n.ManagerStatus.Addr}`, ` Raft Status:\t\t${cap(n.ManagerStatus.Reachability)}`, ` Leader:\t\t${n.ManagerStatus.Leader ? 'Yes' : 'No'}`] : []),
     `Engine Version:\t\t${n.Description.Engine.EngineVersion}`,
   ].join('\n')).join('\n\n'));
+  if (missing.length > 0) throw new Error(missing.map((m) => m.replace(/^Error: /, '')).join('\n'));
 }
 
 export interface NodeUpdate {

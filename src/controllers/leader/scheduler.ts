@@ -2,11 +2,13 @@
 // for (slots 1..N for replicated, one per eligible node for global); tasks that ended by themselves
 // replaced as the restart policy says; tasks of dead, drained or no longer matching nodes replaced
 // at once; outdated tasks replaced a batch at a time (stop-first); pending tasks placed on the
-// eligible node with the fewest of the service's tasks; history kept to the task-history limit;
+// eligible node with the fewest of the service's tasks, never where a task already holds one of its
+// host-mode published ports (Docker's HostPortFilter); history kept to the task-history limit;
 // tasks of removed services removed. Task IDs, slots, states and messages are Docker's.
 import { newId } from '../../cluster/ids.js';
 import type { NodeRecord } from '../../model/node.js';
-import { constraintHolds, parseConstraint, type ServiceEndpoint, type ServiceRecord } from '../../model/service.js';
+import { hostModePorts, portKey } from '../../model/ports.js';
+import { constraintHolds, parseConstraint, type PortConfig, type ServiceEndpoint, type ServiceRecord } from '../../model/service.js';
 import { effectiveStatus, isTerminal, type TaskRecord, type TaskStatus } from '../../model/task.js';
 import type { BatchView } from '../cluster-view.js';
 import type { AddressBook } from './address-book.js';
@@ -21,6 +23,8 @@ interface Ctx {
   now: Date;
   /** When each service last started an update batch (leader memory; a new leader waits one delay at most). */
   updateClock: Map<string, number>;
+  /** Host-mode ports held per node (`8080/tcp`), by tasks not yet stopped; built when first needed. */
+  hostPortsInUse?: Map<string, Set<string>>;
 }
 
 export function schedule(view: BatchView, book: AddressBook, updateClock: Map<string, number>, now = new Date()): void {
@@ -55,13 +59,35 @@ function live(ctx: Ctx, t: TaskRecord): boolean {
 
 function outdated(t: TaskRecord, svc: ServiceRecord, ep: ServiceEndpoint, ingressId: string | undefined): boolean {
   if (JSON.stringify(t.spec) !== JSON.stringify(svc.spec.TaskTemplate)) return true;
+  if (JSON.stringify(t.hostPorts ?? []) !== JSON.stringify(hostModePorts(ep.ports))) return true;
   const wantsIngress = ingressId !== undefined && ep.ports.some((p) => p.PublishMode === 'ingress');
   return wantsIngress !== t.networks.some((n) => n.networkId === ingressId);
 }
 
 // ---- nodes ----
 
-type Unfit = 'unavailable' | 'constraints' | 'max-replicas';
+type Unfit = 'unavailable' | 'constraints' | 'host-port' | 'max-replicas';
+
+/** Host-mode ports held on each node: by every task placed there that has not stopped yet, whatever its desired state. */
+function hostPortsInUse(ctx: Ctx): Map<string, Set<string>> {
+  if (ctx.hostPortsInUse) return ctx.hostPortsInUse;
+  const used = new Map<string, Set<string>>();
+  for (const { value: t } of ctx.view.tables.tasks.list()) {
+    if (!t.nodeId || !t.hostPorts?.length || isTerminal(statusOf(ctx, t).state)) continue;
+    const set = used.get(t.nodeId) ?? new Set<string>();
+    for (const p of t.hostPorts) set.add(portKey(p));
+    used.set(t.nodeId, set);
+  }
+  ctx.hostPortsInUse = used;
+  return used;
+}
+
+function holdHostPorts(ctx: Ctx, nodeId: string, ports: readonly PortConfig[]): void {
+  const used = hostPortsInUse(ctx);
+  const set = used.get(nodeId) ?? new Set<string>();
+  for (const p of ports) set.add(portKey(p));
+  used.set(nodeId, set);
+}
 
 /**
  * Why a node may not take a new task (forNew) or keep one. Liveness counts only for new tasks: a
@@ -73,6 +99,9 @@ function unfitReason(ctx: Ctx, n: NodeRecord, svc: ServiceRecord, forNew: boolea
   const facts = { id: n.id, hostname: n.hostname, role: n.role, labels: n.labels };
   if (!svc.spec.TaskTemplate.Placement.Constraints.every((c) => constraintHolds(parseConstraint(c), facts))) return 'constraints';
   if (forNew) {
+    const wanted = hostModePorts(ctx.view.tables.serviceEndpoints.get(svc.id)?.value.ports ?? svc.spec.EndpointSpec.Ports);
+    const held = wanted.length > 0 ? hostPortsInUse(ctx).get(n.id) : undefined;
+    if (held && wanted.some((p) => held.has(portKey(p)))) return 'host-port';
     const max = svc.spec.TaskTemplate.Placement.MaxReplicas;
     if (max > 0 && tasksOf(ctx, svc.id).filter((t) => t.nodeId === n.id && live(ctx, t)).length >= max) return 'max-replicas';
   }
@@ -86,6 +115,7 @@ function noSuitableNode(reasons: Unfit[]): string {
   const parts: string[] = [];
   if (count('unavailable')) parts.push(`${plural(count('unavailable'))} not available for new tasks`);
   if (count('constraints')) parts.push(`scheduling constraints not satisfied on ${plural(count('constraints'))}`);
+  if (count('host-port')) parts.push(`host-mode port already in use on ${plural(count('host-port'))}`);
   if (count('max-replicas')) parts.push('max replicas per node limit exceed');
   return `no suitable node (${parts.length > 0 ? parts.join('; ') : 'no nodes in the swarm'})`;
 }
@@ -110,14 +140,18 @@ function createTask(ctx: Ctx, svc: ServiceRecord, ep: ServiceEndpoint, where: { 
     if (!ctx.book.allocator(networkId)) return; // the network is not allocated yet
   }
   for (const networkId of nets) networks.push({ networkId, addr: ctx.book.allocate(networkId)! });
+  const hostPorts = hostModePorts(ep.ports);
   const now = ctx.now.toISOString();
   const task: TaskRecord = {
     id: newId(), serviceId: svc.id, serviceName: svc.spec.Name, ...('slot' in where ? { slot: where.slot } : {}),
     nodeId: 'nodeId' in where ? where.nodeId : '', desiredState: 'running', spec: svc.spec.TaskTemplate, specUpdatedAt: svc.updatedAt, networks,
+    ...(svc.registryAuth ? { registryAuth: svc.registryAuth } : {}),
+    ...(hostPorts.length > 0 ? { hostPorts } : {}),
     status: 'nodeId' in where ? { state: 'assigned', message: 'scheduler assigned task to node', timestamp: now } : { state: 'pending', message: 'pending task scheduling', timestamp: now },
     createdAt: now, updatedAt: now,
   };
   ctx.view.tables.tasks.put(task.id, task);
+  if ('nodeId' in where && hostPorts.length > 0) holdHostPorts(ctx, where.nodeId, hostPorts);
 }
 
 // ---- the restart policy ----
@@ -200,6 +234,7 @@ function reconcileGlobal(ctx: Ctx, svc: ServiceRecord, ep: ServiceEndpoint): voi
     const mine = tasks.filter((t) => t.nodeId === node.id);
     const reason = unfitReason(ctx, node, svc, mine.every((t) => !live(ctx, t)));
     if (reason === undefined) reconcileSlot(ctx, svc, ep, mine, { nodeId: node.id }, gate);
+    else if (reason === 'host-port') continue; // another service's task holds the port there: wait for it to go
     else if (reason !== 'unavailable' || node.availability === 'drain') for (const t of mine) shutdown(ctx, t, reason === 'constraints' ? 'node no longer satisfies the constraints' : 'node is drained');
   }
   for (const t of tasks) if (!ctx.view.node(t.nodeId)) shutdown(ctx, t, 'node was removed');
@@ -241,6 +276,7 @@ function placePending(ctx: Ctx, services: Map<string, ServiceRecord>): void {
     const chosen = eligible[0]!;
     load.set(chosen.id, (load.get(chosen.id) ?? 0) + 1);
     mine.set(chosen.id, ofService(chosen) + 1);
+    if (t.hostPorts?.length) holdHostPorts(ctx, chosen.id, t.hostPorts);
     put(ctx, { ...t, nodeId: chosen.id, status: { state: 'assigned', message: 'scheduler assigned task to node', timestamp: ctx.now.toISOString() } });
   }
 }

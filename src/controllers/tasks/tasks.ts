@@ -150,6 +150,7 @@ export class TaskController {
       // A process that exited before it could be plumbed failed (as Docker reports it); anything else was rejected.
       const exitCode = created ? await this.exitCodeSoon(created.id) : undefined;
       if (created) await this.opts.runtime.remove(created.id).catch(() => undefined);
+      for (const l of this.opts.listeners) l.taskStopped(t.id);
       this.deleteEndpoints(t.id);
       if (exitCode !== undefined) this.exited(t, exitCode);
       else this.report(t, 'rejected', 'preparing', rejectReason(err));
@@ -248,6 +249,7 @@ export class TaskController {
       ...(c.Command ? { command: c.Command } : {}), ...(c.Args ? { args: c.Args } : {}), ...(c.Env ? { env: c.Env } : {}),
       ...(c.Labels ? { labels: c.Labels } : {}), ...(c.Hostname ? { hostname: c.Hostname } : {}), ...(c.Dir ? { workdir: c.Dir } : {}),
       dns: { nameservers: [TASK_NAMESERVER], options: ['ndots:0'] },
+      ...(t.registryAuth ? { registryAuth: t.registryAuth } : {}),
     };
   }
 
