@@ -5,7 +5,8 @@
 // never 127.0.0.1/8). IPVS itself runs in the VM lab (test/vm/run) and ipvs.test.ts.
 import t from 'tap';
 import { tunables } from '../../src/config/tunables.js';
-import { ipvsSandboxTransaction, ipvsTaskTransaction, syncLoopbackVips } from '../../src/controllers/lb/ipvs.js';
+import { ipvsSandboxTransaction, ipvsTaskTransaction } from '../../src/controllers/lb/ipvs.js';
+import { syncLoopbackVips } from '../../src/controllers/lb/loopback.js';
 import { NftablesLb, readNftTable } from '../../src/controllers/lb/nftables.js';
 import { applyNft } from '../../src/kernel/nftables.js';
 import { scratchNetns, sh } from '../lib/kernel.js';
@@ -16,7 +17,9 @@ t.test('nftables backend: applied, read back, repaired', async (t) => {
   const { name } = scratchNetns(t, 'lbn');
   let now = 1_000_000;
   const lb = new NftablesLb({ now: () => now });
-  t.match(await lb.syncTask('t', { name }, three), { changed: true, calls: 2 }, 'one nft run, one read-back');
+  sh('ip', ['-n', name, 'addr', 'add', '10.0.1.2/32', 'dev', 'lo']);
+  t.match(await lb.syncTask('t', { name }, three), { changed: true, calls: 4 }, 'one nft run, one read-back, and lo read and cleared');
+  t.notMatch(sh('ip', ['-n', name, '-4', 'addr', 'show', 'lo']), /10\.0\.1\.2/, 'a VIP an IPVS run left on lo is gone (it would make the VIP local, and refused)');
   const held = await readNftTable({ name }, 'shoal_vip');
   t.ok(held?.includes('10.0.1.4'), 'the table holds the backends');
   t.notMatch(held!, /"handle"/, 'read back without handles');

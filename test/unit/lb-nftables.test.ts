@@ -16,8 +16,9 @@ function rig() {
   let now = 1_000_000;
   const nft = new FakeNft();
   const forgotten: string[] = [];
-  const lb = new NftablesLb({ apply: nft.apply, read: nft.read, forgetFlows: async (_ns, ip) => { forgotten.push(ip); return 1; }, now: () => now });
-  return { lb, nft, forgotten, tick: (ms: number) => { now += ms; } };
+  const cleared: string[] = [];
+  const lb = new NftablesLb({ apply: nft.apply, read: nft.read, forgetFlows: async (_ns, ip) => { forgotten.push(ip); return 1; }, now: () => now, loopback: async (ns, vips) => { cleared.push(`${JSON.stringify(ns)} ${vips.length}`); return 1; } });
+  return { lb, nft, forgotten, cleared, tick: (ms: number) => { now += ms; } };
 }
 
 const three = { vips: [{ vip: '10.0.1.2', backends: ['10.0.1.3', '10.0.1.4', '10.0.1.5'] }], redirects: [] };
@@ -25,9 +26,11 @@ const three = { vips: [{ vip: '10.0.1.2', backends: ['10.0.1.3', '10.0.1.4', '10
 t.test('a task: applied once, nothing while nothing changes, a backend leaving forgets its flows', async (t) => {
   const r = rig();
   const first = await r.lb.syncTask('t1', TASK, three);
-  t.match(first, { changed: true, calls: 2 }, 'one nft run and one read-back');
+  t.match(first, { changed: true, calls: 3 }, 'one nft run and one read-back, and lo cleared once');
+  t.same(r.cleared, ['{"pid":77} 0'], 'no VIP left on lo by an earlier IPVS run (it would make the VIP local, and refused)');
   t.same(r.nft.rulesOf(TASK, 'shoal_vip', 'vip_10_0_1_2'), ['dnat to numgen inc mod 3 map { 0 : 10.0.1.3, 1 : 10.0.1.4, 2 : 10.0.1.5 }'], 'DNAT round robin, as decision 0014');
   t.same(await r.lb.syncTask('t1', TASK, three), { changed: false, removed: [], calls: 0 }, 'unchanged: no process at all');
+  t.equal(r.cleared.length, 1, 'lo is cleared once per task');
   const two = await r.lb.syncTask('t1', TASK, { ...three, vips: [{ vip: '10.0.1.2', backends: ['10.0.1.3', '10.0.1.5'] }] });
   t.same(two.removed, ['10.0.1.4']);
   t.same(r.forgotten, ['10.0.1.4'], 'the task\'s flows to the backend that left are forgotten');

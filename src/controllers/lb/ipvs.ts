@@ -13,8 +13,8 @@
 import { tunables } from '../../config/tunables.js';
 import { Ipvs, IPVS_SYSCTLS, setIpvsSysctls, type IpvsDestination, type IpvsService, type IpvsServiceKey, type SysctlWriter } from '../../kernel/ipvs.js';
 import { withNetns, type NetnsRef } from '../../kernel/netns.js';
-import { withRtnl } from '../../kernel/rtnl.js';
 import { Transaction } from '../../kernel/nftables.js';
+import { syncLoopbackVips, type LoopbackVips } from './loopback.js';
 import { portMark, vipMark, type LoadBalancer, type PublishedPort, type SandboxLbState, type SyncReport, type TaskLbState, type VipRoute } from './lb.js';
 import { INGRESS_TABLE, MANGLE, NftTables, portKey, refusePorts, refuseVips, SRCNAT, taskTableStart, type ApplyNft, type ReadNft } from './nftables.js';
 
@@ -156,24 +156,6 @@ export const TASK_SYSCTLS = [
   { key: 'net.ipv4.conf.all.arp_ignore', value: 1, why: 'do not answer ARP for the VIPs on lo' },
   { key: 'net.ipv4.conf.all.arp_announce', value: 2, why: 'never use a VIP on lo as the source of an ARP request' },
 ];
-
-/** Makes the served VIPs, and only them, /32 addresses on the namespace's lo; returns the netlink requests it took. */
-export type LoopbackVips = (ns: NetnsRef, vips: readonly string[]) => Promise<number>;
-
-export const syncLoopbackVips: LoopbackVips = (ns, vips) => withRtnl(ns, async (rtnl) => {
-  // Ours are the /32s; lo's own 127.0.0.1/8 is never touched.
-  const held = (await rtnl.addresses.list('lo')).filter((a) => a.family === 4 && a.prefixLen === 32).map((a) => a.address);
-  let calls = 1;
-  for (const ip of vips.filter((v) => !held.includes(v))) {
-    await rtnl.addresses.add('lo', `${ip}/32`);
-    calls++;
-  }
-  for (const ip of held.filter((h) => !vips.includes(h))) {
-    await rtnl.addresses.delete('lo', `${ip}/32`);
-    calls++;
-  }
-  return calls;
-});
 
 export interface IpvsLbDeps {
   /** IPVS in the namespace; closed after each sync. */

@@ -10,6 +10,7 @@ import { tunables } from '../../config/tunables.js';
 import { isKernelError } from '../../kernel/errors.js';
 import { applyNft, readTable, Transaction } from '../../kernel/nftables.js';
 import type { NetnsRef } from '../../kernel/netns.js';
+import { syncLoopbackVips, type LoopbackVips } from './loopback.js';
 import type { LoadBalancer, PublishedPort, Redirect, SandboxLbState, SyncReport, TaskLbState, VipRoute } from './lb.js';
 
 export const VIP_TABLE = 'shoal_vip';
@@ -191,13 +192,24 @@ export class NftTables {
 export class NftablesLb implements LoadBalancer {
   readonly kind = 'nftables' as const;
   private readonly tables: NftTables;
+  private readonly loopback: LoopbackVips;
+  /** Tasks whose lo has been cleared of VIPs the IPVS backend may have left there (an agent that ran with it before). */
+  private readonly cleared = new Set<string>();
 
-  constructor(deps: NftTablesDeps = {}) {
+  constructor(deps: NftTablesDeps & { loopback?: LoopbackVips } = {}) {
     this.tables = new NftTables(deps);
+    this.loopback = deps.loopback ?? syncLoopbackVips;
   }
 
-  syncTask(key: string, ns: NetnsRef, desired: TaskLbState): Promise<SyncReport> {
-    return this.tables.sync(key, ns, vipTransaction(desired.vips, desired.redirects), desired.vips.flatMap((r) => r.backends));
+  async syncTask(key: string, ns: NetnsRef, desired: TaskLbState): Promise<SyncReport> {
+    // A VIP left on lo would make connections to it local, and refused: once per task, none there.
+    let calls = 0;
+    if (!this.cleared.has(key)) {
+      calls += await this.loopback(ns, []);
+      this.cleared.add(key);
+    }
+    const r = await this.tables.sync(key, ns, vipTransaction(desired.vips, desired.redirects), desired.vips.flatMap((v) => v.backends));
+    return { ...r, calls: r.calls + calls };
   }
 
   syncSandbox(key: string, ns: NetnsRef, desired: SandboxLbState): Promise<SyncReport> {
@@ -206,5 +218,6 @@ export class NftablesLb implements LoadBalancer {
 
   forget(key: string): void {
     this.tables.forget(key);
+    this.cleared.delete(key);
   }
 }
