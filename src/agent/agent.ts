@@ -36,10 +36,10 @@ export class Agent {
   ) {
     const router = new Router();
     addSystemRoutes(router, new Date());
-    this.controllers = new NodeControllers({ dataDir: config.dataDir, runtime: config.runtime, vxlanPort: defaults.vxlanPort, log, dnsUpstream: config.dnsUpstream, ...(config.dnsListen ? { dnsListen: config.dnsListen } : {}) });
+    this.controllers = new NodeControllers({ dataDir: config.dataDir, runtime: config.runtime, lbBackend: config.lbBackend, vxlanPort: defaults.vxlanPort, log, dnsUpstream: config.dnsUpstream, ...(config.dnsListen ? { dnsListen: config.dnsListen } : {}) });
     this.swarm = new Swarm({ dataDir: config.dataDir, nodeName: config.nodeName, gossipPort: config.gossipPort, log: log.child({ component: 'swarm' }), member: this.controllers });
     addMemberRoutes(router, () => this.gossip);
-    addSwarmRoutes(router, this.swarm, config, log.child({ component: 'mdns' }));
+    addSwarmRoutes(router, this.swarm, config, log.child({ component: 'mdns' }), () => this.controllers.lbChoice);
     addNetworkRoutes(router, this.swarm, () => this.controllers.current);
     addServiceRoutes(router, this.swarm, () => this.controllers.current, () => this.reservedPorts());
     addLogRoutes(router, this.swarm, () => this.controllers.current);
@@ -56,11 +56,13 @@ export class Agent {
 
   async start(): Promise<void> {
     mkdirSync(this.config.dataDir, { recursive: true, mode: 0o700 });
+    // Before the API: --lb-backend ipvs on a kernel without IPVS stops the agent here, saying why.
+    const lb = await this.controllers.chooseLb();
     await this.api.listen(this.config.apiSocket);
     if (this.config.joinPool.length > 0) await this.startGossip();
     else await this.swarm.resume();
     this.log.info(
-      { version: packageVersion, socket: this.config.apiSocket, dataDir: this.config.dataDir, advertiseAddr: this.config.advertiseAddr, runtime: this.config.runtime },
+      { version: packageVersion, socket: this.config.apiSocket, dataDir: this.config.dataDir, advertiseAddr: this.config.advertiseAddr, runtime: this.config.runtime, lb: lb.reason },
       'agent started',
     );
   }

@@ -70,7 +70,10 @@ async function discoverManager(token: string, localAddr: string, log: Logger): P
   }
 }
 
-export function addSwarmRoutes(router: Router, swarm: Swarm, config: AgentConfig, mdnsLog: Logger): void {
+/** The node's load-balancer backend, as /info shows it (shoal's, not Docker's). */
+export interface LbInfo { kind: string; reason: string }
+
+export function addSwarmRoutes(router: Router, swarm: Swarm, config: AgentConfig, mdnsLog: Logger, lb: () => LbInfo | undefined = () => undefined): void {
   router.add('POST', '/swarm/init', swarmHandler(async (req) => {
     const b = body(req);
     const pool = b.DefaultAddrPool ?? ['10.0.0.0/8'];
@@ -141,6 +144,8 @@ export function addSwarmRoutes(router: Router, swarm: Swarm, config: AgentConfig
         Name: config.nodeName,
         ServerVersion: packageVersion,
         OperatingSystem: 'linux',
+        // shoal's: which load balancer programs VIPs and the routing mesh on this node, and why
+        LoadBalancer: lb() ? { Backend: lb()!.kind, Reason: lb()!.reason } : null,
         Swarm: swarm.active
           ? { NodeID: swarm.nodeId, NodeAddr: swarm.selfAddr(), LocalNodeState: 'active', ControlAvailable: me?.role === 'manager', Error: '', Nodes: nodes.length, Managers: nodes.filter((n) => n.role === 'manager').length, Cluster: { ID: swarm.clusterSettings()?.id ?? '' }, GossipKeyring: keyringView(swarm), RefusedGossipEntries: swarm.refusedEntries() }
           : { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '' },

@@ -42,6 +42,7 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace (default info; env SHOAL_LOG_LEVEL)')
     .option('--log-format <format>', 'auto|json|pretty: auto is pretty on a terminal, JSON otherwise (env SHOAL_LOG_FORMAT)')
     .option('--runtime <runtime>', 'task runtime: auto|docker|exec (default auto; env SHOAL_RUNTIME)')
+    .option('--lb-backend <backend>', 'load balancer for VIPs and the routing mesh: auto|ipvs|nftables (default auto: ipvs where the kernel has it; env SHOAL_LB_BACKEND)')
     .option('--join-pool <addrs>', 'interop mode: join an existing memberlist pool (e.g. Serf) at IP:PORT[,IP:PORT], no token (env SHOAL_JOIN_POOL)')
     .option('--gossip-key <base64>', 'gossip encryption key, as `serf agent -encrypt` takes (env SHOAL_GOSSIP_KEY)')
     .option('--gossip-port <port>', 'gossip port, UDP and TCP (default 7946; env SHOAL_GOSSIP_PORT)')

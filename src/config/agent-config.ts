@@ -3,7 +3,7 @@
 // name the field and where it came from.
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { defaults, LOG_FORMATS, LOG_LEVELS, RUNTIMES, type LogFormat, type LogLevel, type RuntimeKind } from './defaults.js';
+import { defaults, LB_BACKENDS, LOG_FORMATS, LOG_LEVELS, RUNTIMES, type LbSetting, type LogFormat, type LogLevel, type RuntimeKind } from './defaults.js';
 import { ConfigError, parseHost } from './host.js';
 
 export interface AgentConfig {
@@ -14,6 +14,8 @@ export interface AgentConfig {
   logLevel: LogLevel;
   logFormat: LogFormat;
   runtime: RuntimeKind;
+  /** The load-balancer backend for VIPs and the routing mesh: auto, ipvs or nftables. */
+  lbBackend: LbSetting;
   /** Interop mode: memberlist pools ("host:port") to join without a token. */
   joinPool: string[];
   /** Base64 gossip encryption key (16, 24 or 32 bytes), as `serf agent -encrypt` takes. */
@@ -36,6 +38,7 @@ const ENV: Record<string, keyof RawSettings> = {
   SHOAL_LOG_LEVEL: 'logLevel',
   SHOAL_LOG_FORMAT: 'logFormat',
   SHOAL_RUNTIME: 'runtime',
+  SHOAL_LB_BACKEND: 'lbBackend',
   SHOAL_JOIN_POOL: 'joinPool',
   SHOAL_GOSSIP_KEY: 'gossipKey',
   SHOAL_GOSSIP_PORT: 'gossipPort',
@@ -43,7 +46,7 @@ const ENV: Record<string, keyof RawSettings> = {
   SHOAL_DNS_UPSTREAM: 'dnsUpstream',
 };
 
-const FILE_KEYS: readonly (keyof RawSettings)[] = ['nodeName', 'advertiseAddr', 'dataDir', 'host', 'logLevel', 'logFormat', 'runtime', 'joinPool', 'gossipKey', 'gossipPort', 'dnsListen', 'dnsUpstream'];
+const FILE_KEYS: readonly (keyof RawSettings)[] = ['nodeName', 'advertiseAddr', 'dataDir', 'host', 'logLevel', 'logFormat', 'runtime', 'lbBackend', 'joinPool', 'gossipKey', 'gossipPort', 'dnsListen', 'dnsUpstream'];
 
 export function settingsFromEnv(env: NodeJS.ProcessEnv): RawSettings {
   const out: RawSettings = {};
@@ -132,5 +135,6 @@ export function resolveAgentConfig(...sources: RawSettings[]): AgentConfig {
     logLevel: oneOf('log level', s.logLevel ?? defaults.logLevel, LOG_LEVELS),
     logFormat: oneOf('log format', s.logFormat ?? defaults.logFormat, LOG_FORMATS),
     runtime: oneOf('runtime', s.runtime ?? defaults.runtime, RUNTIMES),
+    lbBackend: oneOf('lb backend', s.lbBackend ?? defaults.lbBackend, LB_BACKENDS),
   };
 }

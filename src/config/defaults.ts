@@ -14,6 +14,8 @@ export const defaults = {
   logFormat: 'auto' as const,
   /** auto = docker when its socket answers, else exec; decided at start. */
   runtime: 'auto' as const,
+  /** auto = IPVS where the kernel has it or can load it (modprobe ip_vs), as Docker's load balancer; else nftables. Decided at start. */
+  lbBackend: 'auto' as const,
   /** The Docker Engine API version we answer as: 1.41 is what Debian 12's docker.io (20.10) speaks. */
   apiVersion: '1.41',
   /** Oldest API version we accept in a versioned path; docker CLI 20.10 negotiates down to 1.12 at the lowest. */
@@ -40,6 +42,8 @@ export type RuntimeKind = 'auto' | 'docker' | 'exec';
 export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
 export const LOG_FORMATS: readonly LogFormat[] = ['auto', 'json', 'pretty'];
 export const RUNTIMES: readonly RuntimeKind[] = ['auto', 'docker', 'exec'];
+export type LbSetting = 'auto' | 'ipvs' | 'nftables';
+export const LB_BACKENDS: readonly LbSetting[] = ['auto', 'ipvs', 'nftables'];
 
 /** Environment variable that names the agent socket for the CLI, like DOCKER_HOST. */
 export const HOST_ENV = 'SHOAL_HOST';

@@ -58,6 +58,20 @@ export const tunables = {
   /** Tasks whose VIP table is programmed at once in a pass (each is an nsenter + nft run of about 15 ms). */
   vipParallelTasks: 4,
   /**
+   * IPVS: how long a destination that left stays at weight 0 (no new connections, its established
+   * ones kept) before it is deleted though it still has active connections. One with none goes at
+   * the next pass. Short, because a backend that left is usually gone (its task stopped or its node
+   * down), and with expire_nodest_conn the deletion ends its flows at once instead of a timeout.
+   */
+  lbQuiesceMs: 5_000,
+  /**
+   * How often a namespace's load-balancer nft table whose desired text has not changed is read back
+   * (`nft -j list table`, one process) to see that it still holds what was applied. A change is
+   * applied at once whatever this says; this only bounds how long a table changed behind the
+   * agent's back stays wrong, at one process per task per period.
+   */
+  lbVerifyMs: 30_000,
+  /**
    * ARP on a task's overlay interfaces: ask again every 100 ms, 30 times (the kernel's default is
    * every 1 s, 3 times: the same 3 s of patience). A task that looks up a peer a moment before this
    * node has programmed it then gets through within 0.1 s of the programming instead of up to 1 s.

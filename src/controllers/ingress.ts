@@ -7,36 +7,31 @@
 // - in the node's namespace (`shoal_ingress`): a connection to a published port of any local
 //   address is DNATed to the sandbox's egress address, also from the node itself (output hook,
 //   route_localnet and masquerade make 127.0.0.1 work);
-// - in the sandbox: the port is DNATed round robin to the service's tasks' ingress addresses
+// - in the sandbox: the port is sent round robin to the service's tasks' ingress addresses
 //   (backends.ts) and SNATed to the sandbox's own ingress address, so replies come back through
-//   the node the client came in by, wherever the task runs;
+//   the node the client came in by, wherever the task runs; the node's load-balancer backend (lb/:
+//   nftables DNAT, or IPVS) programs this part (decision 0021);
 // - in each task (vip.ts): the published port is redirected to the target port.
-import { forgetFlowsTo } from '../kernel/conntrack.js';
 import { createNetns, deleteNetns, netnsExists, withNetns } from '../kernel/netns.js';
 import { applyNft, listTables, Transaction } from '../kernel/nftables.js';
 import { macForIp, endpointId } from '../model/endpoint.js';
-import type { PortConfig } from '../model/service.js';
 import { attach } from '../runtime/plumbing.js';
 import { backendsOn, ingressNetworkId } from './backends.js';
 import { type ClusterView, watchCluster } from './cluster-view.js';
 import { EGRESS_BRIDGE, INGRESS_SANDBOX_OWNER, type EgressBridge } from './egress.js';
 import type { OverlayController } from './overlay/overlay.js';
+import type { LoadBalancer, PublishedPort } from './lb/lb.js';
+import { INGRESS_TABLE } from './lb/nftables.js';
 import { Reconciler } from './reconciler.js';
 import { tunables } from '../config/tunables.js';
 
-export const INGRESS_TABLE = 'shoal_ingress';
+export type { PublishedPort } from './lb/lb.js';
+export { INGRESS_TABLE, sandboxTransaction } from './lb/nftables.js';
 const DSTNAT = -100;
 const SRCNAT = 100;
 
 export function ingressSandboxName(nodeId: string): string {
   return `si-${nodeId.slice(0, 8)}`;
-}
-
-/** One published port and the ingress addresses of the tasks behind it. */
-export interface PublishedPort {
-  protocol: PortConfig['Protocol'];
-  port: number;
-  backends: string[];
 }
 
 /** Every ingress-mode published port in the cluster, with its service's running tasks (pure). */
@@ -68,37 +63,18 @@ export function hostTransaction(ports: readonly PublishedPort[], sandboxIp: stri
   return tx;
 }
 
-/** The sandbox's table: round robin to the tasks, SNAT to the sandbox's ingress address, refuse when none. */
-export function sandboxTransaction(ports: readonly PublishedPort[], ingressIp: string): Transaction {
-  const tx = new Transaction('ip', INGRESS_TABLE).addTable().deleteTable().addTable();
-  tx.addChain('prerouting', { type: 'nat', hook: 'prerouting', priority: DSTNAT });
-  const served = ports.filter((p) => p.backends.length > 0);
-  for (const p of served) {
-    const chain = `to_${p.protocol}_${p.port}`;
-    tx.addChain(chain);
-    tx.addRule(chain, `dnat to ${p.backends.length === 1 ? p.backends[0]! : `numgen inc mod ${p.backends.length} map { ${p.backends.map((ip, i) => `${i} : ${ip}`).join(', ')} }`}`);
-  }
-  if (served.length > 0) tx.addRule('prerouting', `iifname "eth1" meta l4proto . th dport vmap { ${served.map((p) => `${keyOf(p)} : goto to_${p.protocol}_${p.port}`).join(', ')} }`);
-  tx.addChain('postrouting', { type: 'nat', hook: 'postrouting', priority: SRCNAT }).addRule('postrouting', `oifname "eth0" ct status dnat snat to ${ingressIp}`);
-  const empty = ports.filter((p) => p.backends.length === 0);
-  if (empty.length > 0) {
-    tx.addChain('refuse', { type: 'filter', hook: 'forward', priority: 0 });
-    tx.addRule('refuse', `iifname "eth1" meta l4proto . th dport { ${empty.map(keyOf).join(', ')} } meta l4proto tcp reject with tcp reset`);
-    tx.addRule('refuse', `iifname "eth1" meta l4proto . th dport { ${empty.map(keyOf).join(', ')} } reject`);
-  }
-  return tx;
-}
-
 export interface IngressOptions {
   overlay: OverlayController;
   egress: EgressBridge;
+  /** Programs the sandbox's load balancing. */
+  lb: LoadBalancer;
 }
 
 export class IngressController {
   private readonly loop: Reconciler;
   private unsubscribe: (() => void)[] = [];
-  private applied: { host?: string; sandbox?: string; backends: Set<string> } = { backends: new Set() };
-  readonly stats = { applied: 0, flowsForgotten: 0 };
+  private applied: { host?: string } = {};
+  readonly stats = { applied: 0, backendsRemoved: 0, calls: 0 };
 
   constructor(
     private readonly view: ClusterView,
@@ -116,7 +92,10 @@ export class IngressController {
   async stop(reason: 'leave' | 'shutdown'): Promise<void> {
     for (const u of this.unsubscribe.splice(0)) u();
     await this.loop.stop();
-    if (reason === 'leave') await removeIngress(this.view.nodeId, this.opts.egress);
+    if (reason === 'leave') {
+      await removeIngress(this.view.nodeId, this.opts.egress);
+      this.opts.lb.forget(this.sandboxKey);
+    }
   }
 
   settle(): Promise<void> {
@@ -130,8 +109,9 @@ export class IngressController {
     if (!ingress || !ingressAddr || ports.length === 0) {
       if (this.applied.host !== undefined || netnsExists(ingressSandboxName(this.view.nodeId))) {
         await removeIngress(this.view.nodeId, this.opts.egress);
+        this.opts.lb.forget(this.sandboxKey);
         if (ingress) await this.view.tables.endpoints.delete(endpointId(ingress, { nodeId: this.view.nodeId }));
-        this.applied = { backends: new Set() };
+        this.applied = {};
         this.view.log.info('ingress sandbox removed: no service publishes a port');
       }
       return;
@@ -142,17 +122,16 @@ export class IngressController {
       await applyNft('self', hostText);
       this.applied.host = hostText;
     }
-    const ip = ingressAddr.split('/')[0]!;
-    const sandboxText = sandboxTransaction(ports, ip).render();
-    if (this.applied.sandbox !== sandboxText) {
-      const ns = { name: ingressSandboxName(this.view.nodeId) };
-      await applyNft(ns, sandboxText);
-      this.applied.sandbox = sandboxText;
-      this.stats.applied++;
-      const now = new Set(ports.flatMap((p) => p.backends));
-      for (const gone of [...this.applied.backends].filter((b) => !now.has(b))) this.stats.flowsForgotten += await forgetFlowsTo(ns, gone).catch(() => 0);
-      this.applied.backends = now;
-    }
+    const ns = { name: ingressSandboxName(this.view.nodeId) };
+    const r = await this.opts.lb.syncSandbox(this.sandboxKey, ns, { ports, ingressIp: ingressAddr.split('/')[0]! });
+    this.stats.calls += r.calls;
+    this.stats.backendsRemoved += r.removed.length;
+    if (r.changed) this.stats.applied++;
+  }
+
+  /** What the load balancer remembers the sandbox by. */
+  private get sandboxKey(): string {
+    return `ingress ${ingressSandboxName(this.view.nodeId)}`;
   }
 
   /** The sandbox, plugged into the ingress overlay and the egress bridge; returns its egress address. */

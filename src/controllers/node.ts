@@ -23,6 +23,8 @@ import { VipController } from './vip.js';
 import { IngressController, removeIngress } from './ingress.js';
 import { HostPortController, removeHostPorts } from './hostports.js';
 import { DnsServer } from '../dns/index.js';
+import { chooseLoadBalancer } from './lb/choose.js';
+import type { LbChoice, LbSetting } from './lb/lb.js';
 import type { AgentConfig } from '../config/agent-config.js';
 
 export interface NodeControllersOptions {
@@ -33,6 +35,8 @@ export interface NodeControllersOptions {
   /** The operator DNS listener ("ip:port"), if any. */
   dnsListen?: string;
   dnsUpstream: AgentConfig['dnsUpstream'];
+  /** --lb-backend: auto, ipvs or nftables. */
+  lbBackend: LbSetting;
 }
 
 /** What is running, for the API. */
@@ -89,8 +93,28 @@ export async function cleanupNode(opts: { dataDir: string; runtime: RuntimeKind;
 
 export class NodeControllers implements SwarmMember {
   private running: (RunningNode & { host: Rtnl; dnsServer: DnsServer }) | undefined;
+  private lb: Promise<LbChoice> | undefined;
+  private chosen: LbChoice | undefined;
 
   constructor(private readonly opts: NodeControllersOptions) {}
+
+  /**
+   * The load-balancer backend, chosen once (--lb-backend; auto probes IPVS, loading ip_vs if it
+   * can). The agent calls it at start, so that an explicit ipvs on a kernel without it stops there.
+   */
+  chooseLb(): Promise<LbChoice> {
+    this.lb ??= chooseLoadBalancer(this.opts.lbBackend).then((c) => {
+      this.chosen = c;
+      this.opts.log.info({ lb: c.kind, reason: c.reason }, 'load-balancer backend chosen');
+      return c;
+    });
+    return this.lb;
+  }
+
+  /** The active backend and why, once chosen (for /info). */
+  get lbChoice(): LbChoice | undefined {
+    return this.chosen;
+  }
 
   get current(): RunningNode | undefined {
     return this.running;
@@ -99,6 +123,7 @@ export class NodeControllers implements SwarmMember {
   async start(view: ClusterView): Promise<void> {
     const log = this.opts.log;
     const runtime = await chooseRuntime({ kind: this.opts.runtime, dataDir: this.opts.dataDir, nodeId: view.nodeId, log: log.child({ component: 'runtime' }) });
+    const { lb } = await this.chooseLb();
     const host = openRtnl('self');
     const overlay = new OverlayController({ ...view, log: log.child({ component: 'overlay' }) }, { vxlanPort: this.opts.vxlanPort });
     await overlay.start();
@@ -108,19 +133,19 @@ export class NodeControllers implements SwarmMember {
     const dnsServer = new DnsServer({ forwarder: up === 'none' ? false : 'servers' in up ? { upstreams: up.servers } : { resolvConf: up.resolvConf }, log: dnsLog });
     const dns = new DnsController({ ...view, log: dnsLog }, { server: dnsServer, ...(this.opts.dnsListen ? { operatorListen: this.opts.dnsListen } : {}) });
     await dns.start();
-    const vips = new VipController({ ...view, log: log.child({ component: 'vip' }) });
+    const vips = new VipController({ ...view, log: log.child({ component: 'vip' }) }, lb);
     vips.start();
     // Host ports first: a task whose port is taken is refused before anything else is set up for it.
     const hostPorts = new HostPortController({ ...view, log: log.child({ component: 'hostports' }) }, { egress });
     const tasks = new TaskController({ ...view, log: log.child({ component: 'tasks' }) }, { runtime, overlay, egress, listeners: [hostPorts, dns, vips] });
     await tasks.start();
     await hostPorts.start();
-    const ingress = new IngressController({ ...view, log: log.child({ component: 'ingress' }) }, { overlay, egress });
+    const ingress = new IngressController({ ...view, log: log.child({ component: 'ingress' }) }, { overlay, egress, lb });
     ingress.start();
     const leader = new LeaderController({ ...view, log: log.child({ component: 'leader' }) });
     leader.start();
     this.running = { view, runtime, overlay, tasks, leader, dns, vips, ingress, hostPorts, host, dnsServer };
-    log.info({ runtime: runtime.kind }, 'node controllers started');
+    log.info({ runtime: runtime.kind, lb: lb.kind }, 'node controllers started');
   }
 
   logs(taskId: string, opts: LogOptions): AsyncIterable<LogLine> {

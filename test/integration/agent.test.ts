@@ -92,8 +92,8 @@ t.test('configuration: flags over environment over config file over defaults, va
   const dir = tempDir(t, 'cfg');
   const file = join(dir, 'shoal.json');
   writeFileSync(file, JSON.stringify({ nodeName: 'from-file', advertiseAddr: '192.168.56.9', runtime: 'exec' }));
-  const a = await startAgent(t, { args: ['--config', file, '--node-name', 'from-flag'], env: { SHOAL_NODE_NAME: 'from-env', SHOAL_RUNTIME: 'docker' } });
-  t.match(startedLine(a.logs()), { node: 'from-flag', advertiseAddr: '192.168.56.9', runtime: 'docker' });
+  const a = await startAgent(t, { args: ['--config', file, '--node-name', 'from-flag', '--lb-backend', 'nftables'], env: { SHOAL_NODE_NAME: 'from-env', SHOAL_RUNTIME: 'docker' } });
+  t.match(startedLine(a.logs()), { node: 'from-flag', advertiseAddr: '192.168.56.9', runtime: 'docker', lb: 'nftables (--lb-backend nftables)' });
   await a.stop();
 
   const b = await startAgent(t, { args: ['--config', file], env: { SHOAL_NODE_NAME: 'from-env' } });
@@ -105,6 +105,9 @@ t.test('configuration: flags over environment over config file over defaults, va
     [['--runtime', 'podman'], /invalid runtime 'podman': use one of auto, docker, exec/],
     [['--node-name', '-x'], /invalid node name '-x'/],
     [['--data-dir', 'relative'], /data dir 'relative' must be an absolute path/],
+    [['--lb-backend', 'lvs'], /invalid lb backend 'lvs': use one of auto, ipvs, nftables/],
+    // Only where IPVS can be neither found nor loaded (this machine's kernel); elsewhere the agent would start.
+    ...(!existsSync('/proc/net/ip_vs') && !existsSync('/proc/modules') ? [[['--lb-backend', 'ipvs'], /--lb-backend ipvs: IPVS is not available on this kernel \(this kernel has no ip_vs and cannot load modules.*\); use --lb-backend auto or nftables/]] as const : []),
   ] as const;
   for (const [args, message] of bad) {
     const r = cli(['agent', '-H', `unix://${join(dir, 'x.sock')}`, '--data-dir', join(dir, 'd'), ...args]);

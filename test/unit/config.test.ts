@@ -13,6 +13,7 @@ t.test('defaults apply when nothing is set', async (t) => {
   t.equal(c.dataDir, '/var/lib/shoal');
   t.equal(c.nodeName, defaults.nodeName);
   t.equal(c.runtime, 'auto');
+  t.equal(c.lbBackend, 'auto', 'the load balancer: IPVS where the kernel has it, else nftables');
   t.equal(c.advertiseAddr, undefined);
 });
 
@@ -27,6 +28,8 @@ t.test('environment variables map to settings; empty ones are ignored', async (t
 
 t.test('invalid values are refused with the field and the fix', async (t) => {
   t.throws(() => resolveAgentConfig({ advertiseAddr: '300.1.1.1' }), { message: /invalid advertise address '300.1.1.1'/ });
+  t.throws(() => resolveAgentConfig({ lbBackend: 'lvs' }), { message: /invalid lb backend 'lvs': use one of auto, ipvs, nftables/ });
+  t.same(settingsFromEnv({ SHOAL_LB_BACKEND: 'nftables' }), { lbBackend: 'nftables' });
   t.throws(() => resolveAgentConfig({ logLevel: 'loud' }), { message: /invalid log level 'loud': use one of fatal, error, warn, info, debug, trace/ });
   t.throws(() => resolveAgentConfig({ logFormat: 'xml' }), { message: /invalid log format 'xml'/ });
   t.throws(() => resolveAgentConfig({ nodeName: 'a b' }), { message: /invalid node name 'a b'/ });

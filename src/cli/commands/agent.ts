@@ -13,6 +13,7 @@ export interface AgentFlags {
   logLevel?: string;
   logFormat?: string;
   runtime?: string;
+  lbBackend?: string;
   joinPool?: string;
   gossipKey?: string;
   gossipPort?: string;
@@ -24,7 +25,7 @@ export interface AgentFlags {
 export async function agentCommand(flags: AgentFlags, host: string | undefined): Promise<void> {
   const fromFile = flags.config ? settingsFromFile(flags.config) : {};
   const fromFlags: RawSettings = {};
-  for (const key of ['nodeName', 'advertiseAddr', 'dataDir', 'logLevel', 'logFormat', 'runtime', 'joinPool', 'gossipKey', 'gossipPort', 'dnsListen', 'dnsUpstream'] as const) {
+  for (const key of ['nodeName', 'advertiseAddr', 'dataDir', 'logLevel', 'logFormat', 'runtime', 'lbBackend', 'joinPool', 'gossipKey', 'gossipPort', 'dnsListen', 'dnsUpstream'] as const) {
     const v = flags[key];
     if (v !== undefined) fromFlags[key] = v;
   }

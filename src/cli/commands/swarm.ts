@@ -69,13 +69,15 @@ export async function swarmLeave(client: ApiClient, force: boolean, out: Out): P
   out('Node left the swarm.');
 }
 
-interface InfoView { Name: string; ServerVersion: string; Swarm: { LocalNodeState: string; NodeID: string; NodeAddr: string; ControlAvailable: boolean; Nodes?: number; Managers?: number; Cluster?: { ID: string; TLSInfo?: { TrustRoot?: string; CertIssuerSubject?: string; CertIssuerPublicKey?: string } }; GossipKeyring?: { Keys: string[]; Primary: string } } }
+interface InfoView { Name: string; ServerVersion: string; LoadBalancer?: { Backend: string; Reason: string } | null; Swarm: { LocalNodeState: string; NodeID: string; NodeAddr: string; ControlAvailable: boolean; Nodes?: number; Managers?: number; Cluster?: { ID: string; TLSInfo?: { TrustRoot?: string; CertIssuerSubject?: string; CertIssuerPublicKey?: string } }; GossipKeyring?: { Keys: string[]; Primary: string } } }
 
 export async function infoCommand(client: ApiClient, format: OutputFormat, out: Out): Promise<void> {
   const info = (await client.get<InfoView>('/info')).body;
   if (format === 'json') return out(JSON.stringify(info, null, 2));
   const s = info.Swarm;
-  const lines = [`Server:`, ` Name: ${info.Name}`, ` Server Version: ${info.ServerVersion}`, ` Swarm: ${s.LocalNodeState}`];
+  const lines = [`Server:`, ` Name: ${info.Name}`, ` Server Version: ${info.ServerVersion}`];
+  if (info.LoadBalancer) lines.push(` Load Balancer: ${info.LoadBalancer.Reason}`);
+  lines.push(` Swarm: ${s.LocalNodeState}`);
   if (s.LocalNodeState === 'active') {
     lines.push(`  NodeID: ${s.NodeID}`, `  Is Manager: ${s.ControlAvailable}`);
     if (s.ControlAvailable) lines.push(`  ClusterID: ${s.Cluster?.ID ?? ''}`, `  Managers: ${s.Managers}`, `  Nodes: ${s.Nodes}`);
