@@ -662,13 +662,14 @@ export class Swarm {
 
   /** The cluster as controllers see it (cluster-view.ts). */
   private view(): ClusterView {
-    const state = this.state!;
+    const objects = this.plane!.objects;
     return {
       nodeId: this.local!.nodeId,
       advertiseAddr: this.local!.advertiseAddr,
       tables: this.tables!,
       log: this.opts.log,
-      batch: () => state.batch(),
+      // Batches are the objects' (the leader's pass, the API's guarded commits): fenced and revision-guarded.
+      batch: () => objects.batch(),
       isLeader: () => this.isLeader(),
       nodes: () => this.nodeRecords(),
       node: (id) => this.nodes?.get(id)?.value,

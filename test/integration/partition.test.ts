@@ -62,10 +62,12 @@ t.test('a partition: the minority refuses writes, the majority goes on, and the 
   t.pass(`node1 refuses writes ${(refused.ms / 1000).toFixed(1)} s after the cut: ${refused.value!.stderr.trim()}`);
   t.match(shoal('node1', 'node', 'ls').stderr, NO_LEADER, 'and node ls, as Docker does');
 
-  const majority = await until('node2 (majority side) to create a service and a network', () => {
+  let last = '';
+  const majority = await until('node2 (majority side) to create a network', () => {
     const n = shoal('node2', 'network', 'create', '-d', 'overlay', 'during');
+    last = `${n.status}: ${n.stderr.trim()}`;
     return n.status === 0 || /already exists/.test(n.stderr);
-  }, 30_000);
+  }, 60_000).catch((err: Error) => { throw new Error(`${err.message}; the last attempt said ${last}`); });
   t.pass(`the majority writes ${(majority.ms / 1000).toFixed(1)} s after the cut`);
   const during = shoal('node2', 'service', 'create', '--name', 'during', '--replicas', '2', '--network', 'during', ...WEB);
   t.equal(during.status, 0, `the majority schedules a new service: ${during.stderr}`);
