@@ -11,7 +11,7 @@ import type { Etcd3 } from 'etcd3';
 import { bootstrapAuth } from '../etcd/auth.js';
 import { createEtcdClient, type EtcdClientTls } from '../etcd/client.js';
 import { LeaderElection, type LeaderValue } from '../etcd/election.js';
-import { listMembers, type MemberInfo } from '../etcd/membership.js';
+import { listMembers, promoteLearner, type MemberInfo } from '../etcd/membership.js';
 import { rewriteAll } from '../etcd/recovery.js';
 import { ELECTION_PREFIX, NODES_PREFIX, OBJECTS_PREFIX, SECRETS_PREFIX } from '../etcd/keys.js';
 import { EtcdMember, httpsUrl, initialClusterToken } from '../etcd/member.js';
@@ -25,8 +25,9 @@ import { tunables } from '../config/tunables.js';
 export interface RaftLocal {
   /** The managers' client URLs (`https://addr:2379`). */
   endpoints: string[];
-  /** On a manager: how its member was first started (ignored once its data exists). */
-  member?: { initialCluster: string; state: 'new' | 'existing' };
+  /** On a manager: how its member was first started (ignored once its data exists), and whether it has
+   * become a voter (a member added to a running cluster starts as a learner). */
+  member?: { initialCluster: string; state: 'new' | 'existing'; voter?: boolean };
 }
 
 export interface ControlPlaneOptions {
@@ -42,6 +43,8 @@ export interface ControlPlaneOptions {
   bootstrap?: boolean;
   /** Start the member once with --force-new-cluster on its data, then rewrite every key (recovery). */
   forceNewCluster?: boolean;
+  /** Called once this manager's member, added as a learner, has become a voter (to remember it). */
+  onVoter?: () => void;
   log: Logger;
 }
 
@@ -87,10 +90,11 @@ export class ControlPlane {
       this.member.on('exited', (e: { code: number | null; signal: string | null }) => o.log.warn({ code: e.code, signal: e.signal }, 'the etcd member exited; restarting it'));
       this.member.on('removed', () => o.log.warn('this manager\'s etcd member was removed from the cluster'));
     }
-    // A manager talks to its own member first: cut off from the others, its calls then fail at once
-    // with "no leader" rather than wander.
-    const own = manager ? [clientUrl(o.addr)] : [];
-    const endpoints = [...new Set([...own, ...o.local.endpoints])];
+    // A manager talks to its own member only, as a swarm manager to its own Raft node: cut off from the
+    // majority, its calls fail at once with "no leader", and its copy never follows a member on the
+    // wrong side of a partition. A worker talks to every manager it knows.
+    const own = [clientUrl(o.addr)];
+    const endpoints = manager ? own : o.local.endpoints;
     this.client = createEtcdClient({ endpoints, tls });
     this.reader = createEtcdClient({ endpoints, tls, requireLeader: false });
     this.own = manager ? createEtcdClient({ endpoints: own, tls, requireLeader: false, callDeadlineMs: tunables.quorumCheckIntervalMs }) : undefined;
@@ -115,6 +119,7 @@ export class ControlPlane {
   async start(): Promise<void> {
     if (this.member) {
       await this.member.start({ waitHealthy: this.o.bootstrap === true || this.o.forceNewCluster === true });
+      if (this.o.local.member!.state === 'existing' && !this.o.local.member!.voter) await this.becomeVoter();
       if (this.o.bootstrap) await bootstrapAuth(this.client, [this.o.nodeId]);
       if (this.o.forceNewCluster) this.o.log.info({ keys: await rewriteAll(this.client) }, 'forced a new cluster: every key written again into the new Raft log');
       this.healthTimer = setInterval(() => void this.checkHealth(), tunables.quorumCheckIntervalMs);
@@ -123,6 +128,21 @@ export class ControlPlane {
     this.loaded = this.loadStores();
     await this.loaded;
     this.election?.start();
+  }
+
+  /**
+   * A member added to a running cluster is a learner: it serves nothing but serializable reads until
+   * the others promote it, which they do once it has caught up (asked through them, retried: ~5-10 s).
+   */
+  private async becomeVoter(): Promise<void> {
+    const peers = createEtcdClient({ endpoints: this.o.local.endpoints, tls: this.tls() });
+    try {
+      const r = await promoteLearner(peers, this.o.nodeId);
+      this.o.log.info({ attempts: r.attempts, ms: r.ms }, 'this manager\'s etcd member is a voter');
+      this.o.onVoter?.();
+    } finally {
+      peers.close();
+    }
   }
 
   /** Resolves once every store holds a copy (for a joiner: before it starts its controllers). */

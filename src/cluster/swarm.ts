@@ -8,7 +8,7 @@ import { writeFileDurably } from '../util/durable-file.js';
 import { join } from 'node:path';
 import { caCertDigest, createCa, createKeyAndCsr, createKeyAndCsrAsync, loadCertAndKey, saveCertAndKey, signNodeCsr, signNodeCsrAsync, verifyCsrAsync, type CaFiles, type NodeRole } from './ca.js';
 import { clientUrl, ControlPlane, peerUrl, type RaftLocal } from './control-plane.js';
-import { addLearner, promoteLearner, removeMember } from '../etcd/membership.js';
+import { addLearner, removeMember } from '../etcd/membership.js';
 import { addManagerUser, addWorkerUser, removeUser } from '../etcd/auth.js';
 import { NO_LEADER_MESSAGE } from '../etcd/client.js';
 import { advertiseManager, type Advertisement } from './discovery.js';
@@ -232,9 +232,8 @@ export class Swarm {
       throw err;
     }
     await this.gossip!.join(grant.peers);
-    // The manager that admitted us wrote our node record; a manager joins Raft as a learner and becomes
-    // a voter once it has caught up.
-    if (grant.role === 'manager') void this.promoteSelf();
+    // The manager that admitted us wrote our node record; a manager joined Raft as a learner and became
+    // a voter once it had caught up (ControlPlane.start).
     return grant.role;
   }
 
@@ -464,7 +463,9 @@ export class Swarm {
     if (!node || !existsSync(caCertFile)) throw new SwarmError(`this node's certificate or the cluster's CA is missing from ${certs}: leave the swarm (\`shoal swarm leave --force\`) and join it again`, 500);
     if (!l.raft) throw new SwarmError('this node joined its swarm before shoal kept the cluster\'s state on etcd: leave the swarm (`shoal swarm leave --force`) and init or join again', 500);
     const caCert = readFileSync(caCertFile, 'utf8');
-    this.plane = new ControlPlane({ nodeId: l.nodeId, clusterId: l.clusterId, addr: l.advertiseAddr, certsDir: certs, dir: this.raftDir, local: l.raft, bootstrap: opts.bootstrap === true, forceNewCluster: opts.forceNewCluster === true, log: this.opts.log });
+    this.plane = new ControlPlane({ nodeId: l.nodeId, clusterId: l.clusterId, addr: l.advertiseAddr, certsDir: certs, dir: this.raftDir, local: l.raft, bootstrap: opts.bootstrap === true, forceNewCluster: opts.forceNewCluster === true, log: this.opts.log,
+      onVoter: () => { if (l.raft.member) { l.raft.member.voter = true; this.saveLocal(); } },
+    });
     await this.plane.start();
     this.store = new ReplicatedStore({
       node: l.nodeId, persistence: new FilePersistence(join(this.opts.dataDir, 'store')),
@@ -563,7 +564,6 @@ export class Swarm {
     await this.run();
     const peers = this.nodeRecords().filter((n) => n.id !== l.nodeId).map((n) => `${n.addr}:${this.opts.gossipPort}`);
     await this.gossip?.join(peers).catch(() => 0);
-    if (role === 'manager') await this.promoteSelf();
     this.opts.log.info({ role }, 'this node now runs as its new role');
   }
 
@@ -598,18 +598,6 @@ export class Swarm {
     await this.joinServer.listen(l.listenPort, l.advertiseAddr);
     this.advert = await advertiseManager({ addr: l.advertiseAddr, port: l.listenPort, caDigest: caCertDigest(ca.certPem), nodeId: l.nodeId, log: this.opts.log.child({ component: 'mdns' }) })
       .catch((err: Error) => void this.opts.log.warn({ err: err.message }, 'not advertising this manager by mDNS; joiners must give its address'));
-  }
-
-  /** A manager that joined as a Raft learner asks to become a voter once its member has caught up. */
-  private async promoteSelf(): Promise<void> {
-    const plane = this.plane;
-    if (!plane) return;
-    try {
-      const r = await promoteLearner(plane.client, this.local!.nodeId);
-      this.opts.log.info({ attempts: r.attempts, ms: r.ms }, 'this manager\'s etcd member is a voter');
-    } catch (err) {
-      this.opts.log.error({ err: (err as Error).message }, 'could not make this manager\'s etcd member a voter; it stays a learner');
-    }
   }
 
   /** A manager leaving (forced): its member leaves the Raft cluster first, so the others do not count it. */

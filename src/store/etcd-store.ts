@@ -32,8 +32,8 @@ export interface Fence {
 
 export interface EtcdStateStoreOptions {
   client: Etcd3;
-  /** Loads and watches through this client instead, with serializable reads: one without `hasleader`
-   * lets a node load the copy of a member that has lost its leader (stale, but what it last knew). */
+  /** Loads through this client instead, with serializable reads: one without `hasleader` lets a node
+   * load the copy of a member that has lost its leader (stale, but what it last knew). */
   reader?: Etcd3;
   /** Where the tables live, ending in '/': `/shoal/objects/`. */
   prefix: string;
@@ -187,7 +187,9 @@ export class EtcdStateStore implements StateStore {
   }
 
   private async follow(): Promise<void> {
-    const watcher = await (this.o.reader ?? this.o.client).watch().prefix(this.o.prefix).startRevision(String(this.revision + 1)).create();
+    // Watched with the writer's client: with `hasleader`, a member that loses its leader ends the watch,
+    // which then resumes on one that has one, instead of going quiet on the wrong side of a partition.
+    const watcher = await this.o.client.watch().prefix(this.o.prefix).startRevision(String(this.revision + 1)).create();
     if (this.closed) return void (await watcher.cancel().catch(() => undefined));
     this.watcher = watcher;
     watcher.on('data', (res: IWatchResponse) => this.onWatch(res));
