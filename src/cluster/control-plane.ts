@@ -137,7 +137,7 @@ export class ControlPlane {
   private async becomeVoter(): Promise<void> {
     const peers = createEtcdClient({ endpoints: this.o.local.endpoints, tls: this.tls() });
     try {
-      const r = await promoteLearner(peers, this.o.nodeId);
+      const r = await promoteLearner(peers, this.o.nodeId, { peerUrl: peerUrl(this.o.addr) });
       this.o.log.info({ attempts: r.attempts, ms: r.ms }, 'this manager\'s etcd member is a voter');
       this.o.onVoter?.();
     } finally {

@@ -561,10 +561,24 @@ export class Swarm {
     this.saveLocal();
     await this.stop('shutdown');
     rmSync(this.raftDir, { recursive: true, force: true });
-    await this.run();
+    await this.runUntilItStarts();
     const peers = this.nodeRecords().filter((n) => n.id !== l.nodeId).map((n) => `${n.addr}:${this.opts.gossipPort}`);
     await this.gossip?.join(peers).catch(() => 0);
     this.opts.log.info({ role }, 'this node now runs as its new role');
+  }
+
+  /** Starts the member's parts again after a change of role, retrying until they start (a failed
+   * start must not leave the node stopped; its tasks keep running meanwhile). */
+  private async runUntilItStarts(): Promise<void> {
+    for (let delay = 2_000; ; delay = Math.min(delay * 2, 30_000)) {
+      try {
+        return await this.run();
+      } catch (err) {
+        this.opts.log.error({ err: (err as Error).message, retryInMs: delay }, 'could not start this node\'s parts in its new role; retrying');
+        await this.stop('shutdown').catch(() => undefined);
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
   }
 
   /** A new key and certificate signed by a manager for this node's current role (every manager asked at once). */

@@ -90,9 +90,10 @@ export function promoteRetryable(err: unknown): boolean {
   return kind === 'no-leader' || kind === 'unavailable' || kind === 'timeout';
 }
 
-async function findMember(client: Etcd3, nodeIdOrMemberId: string): Promise<MemberInfo | undefined> {
+/** A member by node ID (its name), member ID, or peer URL (a learner added but not yet started has no name). */
+async function findMember(client: Etcd3, nodeIdOrMemberId: string, peerUrl?: string): Promise<MemberInfo | undefined> {
   const members = await listMembers(client);
-  return members.find((m) => m.name === nodeIdOrMemberId) ?? members.find((m) => m.id === nodeIdOrMemberId);
+  return members.find((m) => m.name === nodeIdOrMemberId) ?? members.find((m) => m.id === nodeIdOrMemberId) ?? (peerUrl ? members.find((m) => m.peerUrls.includes(peerUrl)) : undefined);
 }
 
 /** Retries `fn` while promoteRetryable, every retryMs, for at most timeoutMs. */
@@ -115,9 +116,9 @@ async function withRetries<T>(what: string, fn: () => Promise<T>, opts: { retryM
 
 /** Promotes the learner named by node ID (or member ID), retrying while it catches up. A voter already:
  * nothing to do. */
-export async function promoteLearner(client: Etcd3, nodeIdOrMemberId: string, opts: { retryMs?: number; timeoutMs?: number } = {}): Promise<{ attempts: number; ms: number }> {
+export async function promoteLearner(client: Etcd3, nodeIdOrMemberId: string, opts: { retryMs?: number; timeoutMs?: number; peerUrl?: string } = {}): Promise<{ attempts: number; ms: number }> {
   const r = await withRetries(`promoting ${nodeIdOrMemberId} to a voting etcd member`, async () => {
-    const m = await findMember(client, nodeIdOrMemberId);
+    const m = await findMember(client, nodeIdOrMemberId, opts.peerUrl);
     if (!m) throw new MembershipError(`${nodeIdOrMemberId} is not an etcd member: add it as a learner first`);
     if (m.role === 'voter') return;
     await client.cluster.memberPromote({ ID: BigInt(`0x${m.id}`).toString() });
