@@ -74,6 +74,8 @@ export class ControlPlane {
   private healthTimer: NodeJS.Timeout | undefined;
   private leaderless = false;
   private raftMembers: MemberInfo[] = [];
+  private checking = false;
+  private lastAnswer = Date.now();
   private stopped = false;
   private loaded: Promise<void> | undefined;
 
@@ -97,7 +99,7 @@ export class ControlPlane {
     const endpoints = manager ? own : o.local.endpoints;
     this.client = createEtcdClient({ endpoints, tls });
     this.reader = createEtcdClient({ endpoints, tls, requireLeader: false });
-    this.own = manager ? createEtcdClient({ endpoints: own, tls, requireLeader: false, callDeadlineMs: tunables.quorumCheckIntervalMs }) : undefined;
+    this.own = manager ? createEtcdClient({ endpoints: own, tls, requireLeader: false, callDeadlineMs: tunables.quorumSilenceMs }) : undefined;
     const log = o.log.child({ component: 'raft-store' });
     this.election = manager ? new LeaderElection(this.client, { nodeId: o.nodeId, reason: o.bootstrap ? 'init' : 'startup' }) : undefined;
     const election = this.election;
@@ -192,7 +194,12 @@ export class ControlPlane {
    * fails when a linearizable read is slow on a loaded machine.)
    */
   private async checkHealth(): Promise<void> {
-    const status = await this.own!.maintenance.status().catch(() => undefined);
+    if (this.checking) return;
+    this.checking = true;
+    const status = await this.own!.maintenance.status().catch(() => undefined).finally(() => { this.checking = false; });
+    // No answer is not "no leader" (a slow machine, a member restarting), unless it lasts.
+    if (status === undefined && Date.now() - this.lastAnswer < tunables.quorumSilenceMs) return;
+    if (status !== undefined) this.lastAnswer = Date.now();
     const healthy = status !== undefined && status.leader !== undefined && BigInt(status.leader) !== 0n;
     if (healthy) {
       this.member!.markHealthy();

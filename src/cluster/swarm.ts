@@ -10,7 +10,8 @@ import { caCertDigest, createCa, createKeyAndCsr, createKeyAndCsrAsync, loadCert
 import { clientUrl, ControlPlane, peerUrl, type RaftLocal } from './control-plane.js';
 import { addLearner, removeMember } from '../etcd/membership.js';
 import { addManagerUser, addWorkerUser, removeUser } from '../etcd/auth.js';
-import { NO_LEADER_MESSAGE } from '../etcd/client.js';
+import { createEtcdClient, NO_LEADER_MESSAGE } from '../etcd/client.js';
+import type { Etcd3 } from 'etcd3';
 import { advertiseManager, type Advertisement } from './discovery.js';
 import { newId } from './ids.js';
 import { initialKeyring, primaryFirst, reportOf, RotationError, type KeyringReport } from './gossip-keys.js';
@@ -356,21 +357,40 @@ export class Swarm {
 
   /**
    * A promotion grants the node the managers' permissions before its record says manager (the node
-   * then gets a manager certificate and adds its own member); a demotion removes its member before
-   * the record changes and takes the permissions away after (the record's write may be the demoted
-   * manager's own).
+   * then gets a manager certificate and adds its own member). A demotion removes the node's member
+   * and takes the permissions away: of another node, its member before the record changes; of this
+   * manager itself, after, through the other managers (this manager talks to its own member only,
+   * which the removal ends).
    */
   private raftRoleChange(): RoleChange {
+    const self = this.local!.nodeId;
     const client = () => this.plane!.client;
     return {
       before: async (record, role) => {
         if (role === 'manager') await addManagerUser(client(), record.id);
-        else await removeMember(client(), record.id, { timeoutMs: 15_000 });
+        else if (record.id !== self) await removeMember(client(), record.id, { timeoutMs: 15_000 });
       },
       after: async (record, role) => {
-        if (role === 'worker') await addWorkerUser(client(), record.id);
+        if (role !== 'worker') return;
+        if (record.id !== self) return addWorkerUser(client(), record.id);
+        await this.throughOtherManagers(async (others) => {
+          await removeMember(others, self, { timeoutMs: 15_000 });
+          await addWorkerUser(others, self);
+        });
       },
     };
+  }
+
+  /** Runs fn with a client of the other managers' members. */
+  private async throughOtherManagers(fn: (client: Etcd3) => Promise<void>): Promise<void> {
+    const endpoints = this.nodeRecords().filter((n) => n.role === 'manager' && n.id !== this.local!.nodeId).map((n) => clientUrl(n.addr));
+    const certs = join(this.dir, 'certs');
+    const others = createEtcdClient({ endpoints, tls: { caPem: readFileSync(join(certs, 'ca.crt')), certPem: readFileSync(join(certs, 'node.crt')), keyPem: readFileSync(join(certs, 'node.key')) } });
+    try {
+      await fn(others);
+    } finally {
+      others.close();
+    }
   }
 
   /** Removes a node from the cluster's records: only a node that is down, unless forced. */

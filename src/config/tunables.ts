@@ -11,6 +11,9 @@ export const tunables = {
   /** How often a manager asks its etcd member whether it has a Raft leader (its /health, on loopback,
    * answers in milliseconds): `node ls` and writes refuse with Docker's no-leader message within this. */
   quorumCheckIntervalMs: 1_000,
+  /** How long a manager's own member may not answer its status before the manager counts itself
+   * without a leader: a status answers in milliseconds, but takes seconds on an emulated VM. */
+  quorumSilenceMs: 5_000,
   /** How long a node waits for a manager to sign its CSR (promotion, demotion): signing takes ~50 ms. */
   certificateRequestTimeoutMs: 5_000,
   /** How often tombstones older than the store's TTL are reaped (NetworkDB checks every 5 s). */
