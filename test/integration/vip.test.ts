@@ -59,7 +59,8 @@ t.test('VIP load balancing inside tasks', async (t) => {
   await until('the VIP to refuse', () => { const r = curl(cli, vip); return r.status !== 0 && /Couldn't connect|refused/.test(r.stderr); }, 10_000);
   const start = Date.now();
   const refused = curl(cli, vip);
-  t.ok(refused.status !== 0 && Date.now() - start < 1000, `a VIP with no task refuses in ${Date.now() - start} ms instead of timing out (${refused.stderr.trim()})`);
+  // Refused, not timed out (curl's -m 3): the error says which, whatever the machine's load.
+  t.ok(refused.status !== 0 && /Couldn't connect|refused/.test(refused.stderr) && !/timed out/i.test(refused.stderr), `a VIP with no task refuses (in ${Date.now() - start} ms) instead of timing out (${refused.stderr.trim()})`);
   t.equal(lab.shoal('node1', 'service', 'scale', 'web=2', '-d').status, 0);
   await until('two tasks of web', () => running('web').length === 2, 20_000);
   const two = hosts(running('web'));
