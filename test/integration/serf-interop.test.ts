@@ -83,7 +83,7 @@ t.test('shoal declares a killed Serf agent failed', { skip: hasSerf ? false : 's
   await until('shoal to list alpha', () => cli(['-H', `unix://${agent.socket}`, 'members']).stdout.includes('alpha'), 10_000);
   serf.proc.kill('SIGKILL');
   const failed = await until('shoal to mark alpha failed', () => {
-    const list = JSON.parse(cli(['-H', `unix://${agent.socket}`, 'members', '--format', 'json']).stdout) as { Name: string; Status: string }[];
+    const list = JSON.parse(cli(['-H', `unix://${agent.socket}`, 'members', '--format', 'json']).stdout || '[]') as { Name: string; Status: string }[];
     return list.some((m) => m.Name === 'alpha' && m.Status === 'failed');
   }, 20_000);
   t.ok(failed.ms < 12_000, `shoal declared the killed Serf agent failed after ${(failed.ms / 1000).toFixed(2)} s`);
