@@ -217,5 +217,6 @@ t.test('fuzz: 20 000 random or mutated inputs raise only WireError', async (t) =
   t.ok(decoded > 1000, 'many mutations still decode (the fuzzer reaches past the outer layers)');
   t.equal(Object.values(counts).reduce((a, b) => a + b, 0), N, `inputs: ${JSON.stringify(counts)}`);
   for (const code of ['TRUNCATED', 'BAD_CRC', 'BAD_TYPE', 'DECRYPT', 'BAD_FIELD', 'TOO_DEEP', 'TOO_LARGE', 'BAD_LABEL']) t.ok((byCode[code] ?? 0) > 0, `${code} seen`);
-  t.ok(ms < 15_000, `${N} inputs in ${Math.round(ms)} ms`);
+  // How fast is a benchmark's question (bench/gossip), not this test's: it only reports the time.
+  t.comment(`${N} inputs in ${Math.round(ms)} ms`);
 });
