@@ -13,7 +13,6 @@ import { defaultForwarderConfig, type ForwarderConfig } from './config.js';
 import { parseUpstream, upstreamFamily, upstreamsFromResolvConf, type Upstream } from './upstreams.js';
 import { FLAG_QR, FLAG_TC, HEADER_SIZE, RCODE_REFUSED, RCODE_SERVFAIL, sameQuestion } from './wire.js';
 
-
 /** What is left of the budget when the last attempt's timer fires may be a millisecond or two (a timer
  * fires up to a millisecond early, measured by Date.now): so little is spent, not one more upstream. */
 const BUDGET_SLACK_MS = 10;
