@@ -13,6 +13,10 @@ import { defaultForwarderConfig, type ForwarderConfig } from './config.js';
 import { parseUpstream, upstreamFamily, upstreamsFromResolvConf, type Upstream } from './upstreams.js';
 import { FLAG_QR, FLAG_TC, HEADER_SIZE, RCODE_REFUSED, RCODE_SERVFAIL, sameQuestion } from './wire.js';
 
+/** What is left of the budget when the last attempt's timer fires may be a millisecond or two (a timer
+ * fires up to a millisecond early, measured by Date.now): so little is spent, not one more upstream. */
+const BUDGET_SLACK_MS = 10;
+
 export interface ForwarderOptions extends Partial<ForwarderConfig> {
   /** Upstreams to use, in order. When absent, read from resolvConf. */
   upstreams?: readonly (string | Upstream)[];
@@ -98,7 +102,7 @@ export class Forwarder {
     const ours = Buffer.from(query);
     for (const upstream of this.list) {
       const remaining = deadline - Date.now();
-      if (remaining <= 0 || this.closing.signal.aborted) break;
+      if (remaining <= BUDGET_SLACK_MS || this.closing.signal.aborted) break;
       ours.writeUInt16BE(this.nextId(), 0);
       const reply = await this.ask(upstream, ours, tcp, Math.min(remaining, this.config.upstreamTimeoutMs), deadline);
       if (reply === undefined) continue;

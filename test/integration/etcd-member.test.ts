@@ -12,6 +12,7 @@ import { etcdCommand, initialClusterString } from '../../src/etcd/member.js';
 import { makeNet, makePki, peerUrl, rssMiB, testClient, testMember } from '../lib/etcd.js';
 import { until } from '../lib/wait.js';
 
+const servesDir = (pid: number, dir: string) => { try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').some((a) => a.includes(dir)); } catch { return false; } };
 const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
 
 t.test('a member starts healthy, serves mutual TLS, and is restarted with its data after kill -9', async (t) => {
@@ -65,7 +66,8 @@ t.test('etcd dies with the process that started it (kill -9 of the parent)', asy
   let etcdPid = 0;
   t.teardown(() => {
     if (parent.exitCode === null && parent.signalCode === null) parent.kill('SIGKILL');
-    if (etcdPid && alive(etcdPid)) process.kill(etcdPid, 'SIGKILL');
+    // Only if that pid is still this test's etcd: a freed pid is soon another test's process.
+    if (etcdPid && alive(etcdPid) && servesDir(etcdPid, m.config.dataDir)) process.kill(etcdPid, 'SIGKILL');
   });
   let out = '';
   parent.stdout!.on('data', (c: Buffer) => (out += c.toString()));
