@@ -7,6 +7,7 @@ import { fingerprint } from '../cluster/gossip-keys.js';
 import { ALREADY_IN_SWARM, SwarmError } from '../cluster/errors.js';
 import type { Swarm } from '../cluster/swarm.js';
 import { parseToken, TokenError } from '../cluster/token.js';
+import { MIN_CERT_EXPIRY_MESSAGE, MIN_NODE_CERT_EXPIRY_MS, nodeCertExpiryOf, type ClusterSettings } from '../model/cluster.js';
 import type { NodeRecord } from '../model/node.js';
 import type { Logger } from '../util/log.js';
 import { packageVersion } from '../util/paths.js';
@@ -53,6 +54,30 @@ function advertiseAddr(b: Record<string, unknown>, config: AgentConfig): string 
   return a;
 }
 
+/**
+ * A Spec's CAConfig.NodeCertExpiry (nanoseconds, Docker's --cert-expiry), in ms; undefined when absent
+ * or 0 (Docker's daemon passes on only a value that is set). Below swarmkit's minimum it is refused
+ * with swarmkit's words, before anything changes. (/swarm/init carries the Spec in its body's Spec;
+ * /swarm/update's body is the Spec.)
+ */
+function certExpiryOf(spec: unknown): number | undefined {
+  if (spec === undefined || spec === null) return undefined;
+  if (typeof spec !== 'object' || Array.isArray(spec)) throw new ApiError(400, 'Spec must be a JSON object');
+  const ca = (spec as Record<string, unknown>).CAConfig;
+  if (ca === undefined || ca === null) return undefined;
+  if (typeof ca !== 'object' || Array.isArray(ca)) throw new ApiError(400, 'Spec.CAConfig must be a JSON object');
+  const ns = (ca as Record<string, unknown>).NodeCertExpiry;
+  if (ns === undefined || ns === null || ns === 0) return undefined;
+  if (typeof ns !== 'number' || !Number.isFinite(ns) || ns < 0) throw new ApiError(400, 'Spec.CAConfig.NodeCertExpiry must be a duration in nanoseconds (e.g. 7776000000000000 for 2160h)');
+  if (ns < MIN_NODE_CERT_EXPIRY_MS * 1e6) throw new ApiError(400, MIN_CERT_EXPIRY_MESSAGE);
+  return Math.round(ns / 1e6);
+}
+
+/** The parts of Docker's Spec that shoal keeps: CAConfig.NodeCertExpiry (ns). */
+function specView(s: ClusterSettings): { Name: string; CAConfig: { NodeCertExpiry: number } } {
+  return { Name: 'default', CAConfig: { NodeCertExpiry: nodeCertExpiryOf(s) * 1e6 } };
+}
+
 /** This node's live gossip keyring as fingerprints (shoal's addition to /info). */
 function keyringView(swarm: Swarm): { Keys: string[]; Primary: string } | undefined {
   const k = swarm.gossipKeyring();
@@ -70,6 +95,12 @@ async function discoverManager(token: string, localAddr: string, log: Logger): P
   }
 }
 
+/** /info's Swarm.Cluster: its ID, and on a manager (as in Docker) the Spec. */
+function clusterInfo(swarm: Swarm, manager: boolean): { ID: string; Spec?: ReturnType<typeof specView> } {
+  const s = swarm.clusterSettings();
+  return { ID: s?.id ?? '', ...(manager && s ? { Spec: specView(s) } : {}) };
+}
+
 /** The node's load-balancer backend, as /info shows it (shoal's, not Docker's). */
 export interface LbInfo { kind: string; reason: string }
 
@@ -81,8 +112,13 @@ export function addSwarmRoutes(router: Router, swarm: Swarm, config: AgentConfig
     const subnetSize = b.SubnetSize === undefined || b.SubnetSize === 0 ? 24 : Number(b.SubnetSize);
     if (!Number.isInteger(subnetSize) || subnetSize < 8 || subnetSize > 29) throw new ApiError(400, 'SubnetSize (--default-addr-pool-mask-length) must be 8..29');
     if (b.ForceNewCluster !== undefined && typeof b.ForceNewCluster !== 'boolean') throw new ApiError(400, 'ForceNewCluster must be true or false');
-    if (b.ForceNewCluster === true && swarm.active) return { body: await swarm.forceNewCluster() };
-    const id = await swarm.init({ advertiseAddr: advertiseAddr(b, config), listenPort: listenPort(optString(b, 'ListenAddr')), defaultAddrPool: pool as string[], subnetSize });
+    const certExpiryMs = certExpiryOf(b.Spec);
+    if (b.ForceNewCluster === true && swarm.active) {
+      const id = await swarm.forceNewCluster();
+      if (certExpiryMs !== undefined) await swarm.setCertExpiry(certExpiryMs);
+      return { body: id };
+    }
+    const id = await swarm.init({ advertiseAddr: advertiseAddr(b, config), listenPort: listenPort(optString(b, 'ListenAddr')), defaultAddrPool: pool as string[], subnetSize, ...(certExpiryMs !== undefined ? { certExpiryMs } : {}) });
     return { body: id };
   }));
 
@@ -111,16 +147,21 @@ export function addSwarmRoutes(router: Router, swarm: Swarm, config: AgentConfig
     const g = s.gossip;
     return {
       body: {
-        ID: s.id, Version: { Index: swarm.settingsIndex() }, CreatedAt: s.createdAt, JoinTokens: swarm.joinTokens(), DefaultAddrPool: s.defaultAddrPool, SubnetSize: s.subnetSize, Spec: { Name: 'default' },
+        ID: s.id, Version: { Index: swarm.settingsIndex() }, CreatedAt: s.createdAt, JoinTokens: swarm.joinTokens(), DefaultAddrPool: s.defaultAddrPool, SubnetSize: s.subnetSize, Spec: specView(s),
         // shoal's: the desired gossip keyring, as fingerprints (the keys themselves never leave the store)
         GossipKeyring: { Keys: g.keys.map(fingerprint), Primary: fingerprint(g.primary), Rotation: g.rotation ? { Phase: g.rotation.phase, Since: g.rotation.since } : null, RotatedAt: g.rotatedAt },
       },
     };
   }));
 
-  // Docker's swarm update: the docker CLI rotates join tokens through it; rotateGossipKey is shoal's.
+  // Docker's swarm update: the docker CLI sends the Spec it read with its changes (shoal keeps
+  // CAConfig.NodeCertExpiry) and rotates join tokens through it; rotateGossipKey is shoal's.
   router.add('POST', '/swarm/update', swarmHandler(async (req) => {
     swarm.requireManager();
+    const certExpiryMs = certExpiryOf(body(req));
+    const version = req.query.get('version');
+    if (version !== null && Number(version) !== swarm.settingsIndex()) throw new ApiError(409, `update out of sequence: the swarm is at version ${swarm.settingsIndex()}, not ${version}; read it again and retry`);
+    if (certExpiryMs !== undefined) await swarm.setCertExpiry(certExpiryMs);
     const flag = (name: string) => ['1', 'true'].includes(req.query.get(name) ?? '');
     if (flag('rotateWorkerToken')) await swarm.rotateToken('worker');
     if (flag('rotateManagerToken')) await swarm.rotateToken('manager');
@@ -147,7 +188,7 @@ export function addSwarmRoutes(router: Router, swarm: Swarm, config: AgentConfig
         // shoal's: which load balancer programs VIPs and the routing mesh on this node, and why
         LoadBalancer: lb() ? { Backend: lb()!.kind, Reason: lb()!.reason } : null,
         Swarm: swarm.active
-          ? { NodeID: swarm.nodeId, NodeAddr: swarm.selfAddr(), LocalNodeState: 'active', ControlAvailable: me?.role === 'manager', Error: '', Nodes: nodes.length, Managers: nodes.filter((n) => n.role === 'manager').length, Cluster: { ID: swarm.clusterSettings()?.id ?? '' }, GossipKeyring: keyringView(swarm), RefusedGossipEntries: swarm.refusedEntries() }
+          ? { NodeID: swarm.nodeId, NodeAddr: swarm.selfAddr(), LocalNodeState: 'active', ControlAvailable: me?.role === 'manager', Error: '', Nodes: nodes.length, Managers: nodes.filter((n) => n.role === 'manager').length, Cluster: clusterInfo(swarm, me?.role === 'manager'), GossipKeyring: keyringView(swarm), RefusedGossipEntries: swarm.refusedEntries() }
           : { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '' },
       },
     };

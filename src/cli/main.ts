@@ -81,7 +81,8 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     .option('--default-addr-pool <cidr>', 'address pool for overlay networks (repeatable; default 10.0.0.0/8)', (v: string, acc: string[] = []) => [...acc, v])
     .option('--default-addr-pool-mask-length <n>', 'subnet size carved from the pool (default 24)')
     .option('--force-new-cluster', 'on a manager of a swarm that lost its majority: make it the only manager, keeping every object')
-    .action(async (o: { advertiseAddr?: string; listenAddr?: string; defaultAddrPool?: string[]; defaultAddrPoolMaskLength?: string; forceNewCluster?: boolean }) => {
+    .option('--cert-expiry <duration>', 'validity period for node certificates (ns|us|ms|s|m|h) (default 2160h0m0s)')
+    .action(async (o: { advertiseAddr?: string; listenAddr?: string; defaultAddrPool?: string[]; defaultAddrPoolMaskLength?: string; forceNewCluster?: boolean; certExpiry?: string }) => {
       await swarmInit(clientFor(program), { ...o, maskLength: o.defaultAddrPoolMaskLength }, out);
     });
   swarm
@@ -103,10 +104,11 @@ export function buildProgram(out: (s: string) => void = (s) => process.stdout.wr
     });
   swarm
     .command('update')
-    .description('change the swarm: --rotate-gossip-key replaces the gossip encryption key on every node, without a restart')
+    .description('change the swarm: --cert-expiry sets how long node certificates are valid (every node renews within it, without a restart); --rotate-gossip-key replaces the gossip encryption key on every node')
+    .option('--cert-expiry <duration>', 'validity period for node certificates (ns|us|ms|s|m|h) (default 2160h0m0s)')
     .option('--rotate-gossip-key', 'install a new key everywhere, switch to it, then retire the old one')
     .option('-d, --detach', 'return at once instead of waiting for the rotation to finish')
-    .action(async (o: { rotateGossipKey?: boolean; detach?: boolean }) => {
+    .action(async (o: { rotateGossipKey?: boolean; detach?: boolean; certExpiry?: string }) => {
       await swarmUpdate(clientFor(program), o, out);
     });
   swarm

@@ -1,21 +1,30 @@
 // The cluster's root CA and node certificates, as Swarm has them: a self-signed EC P-256 root made at
 // `swarm init` (CN swarm-ca, 20 years), and node certificates it signs (CN = node ID, OU = role,
-// O = cluster ID, 90 days, the node's address as subjectAltName). Node.js can read and verify X.509
+// O = cluster ID, the node's address as subjectAltName, valid for the cluster's --cert-expiry: 90
+// days unless `swarm init|update --cert-expiry` said otherwise). Node.js can read and verify X.509
 // but not write it, so the openssl command does the key generation and signing, working in a private
 // (0700) temporary directory that is always removed. Every operation exists in a synchronous form
 // (init, tests) and an asynchronous one (the join server, which must not stall the event loop); both
 // run the same steps, written once as a generator of openssl command lines.
 import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes, X509Certificate } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { caDigest } from './token.js';
-import { writeFileDurably } from '../util/durable-file.js';
+import { syncDirectory, writeFileDurably } from '../util/durable-file.js';
 
 export const CA_VALIDITY_DAYS = 20 * 365;
-export const NODE_CERT_VALIDITY_DAYS = 90;
+/** The default validity of node certificates (Docker's --cert-expiry 2160h0m0s); the cluster's settings may say otherwise. */
+export const NODE_CERT_VALIDITY_DAYS = DEFAULT_NODE_CERT_EXPIRY_MS / 86400_000;
+/**
+ * How far before the moment of signing a node certificate's notBefore is set: a node whose clock is
+ * a little behind the signer's must not find its new certificate "not yet valid" (swarmkit backdates
+ * by an hour; a few minutes covers NTP-synchronised machines and keeps a 1 h certificate mostly
+ * forward-looking).
+ */
+export const CERT_BACKDATE_MS = 5 * 60_000;
 export const CA_COMMON_NAME = 'swarm-ca';
 /** Debian package that provides the openssl command (also listed in scripts/apt-packages). */
 export const OPENSSL_PACKAGE = 'openssl';
@@ -23,6 +32,7 @@ const OPENSSL_TIMEOUT_MS = 30_000;
 
 export type { NodeRole } from '../model/node.js';
 import type { NodeRole } from '../model/node.js';
+import { DEFAULT_NODE_CERT_EXPIRY_MS } from '../model/cluster.js';
 
 /** A certificate and its private key, both PEM. */
 export interface CaFiles {
@@ -43,6 +53,9 @@ export interface NodeIdentity {
    * Raft peer. Off by default, which keeps the address as the only SAN.
    */
   etcdNames?: boolean;
+  /** How long the certificate is valid from the moment it is signed (default: DEFAULT_NODE_CERT_EXPIRY_MS);
+   * never past the CA's own expiry. */
+  validityMs?: number;
 }
 
 /** The DNS name every manager certificate carries and etcd's peer port requires. */
@@ -153,12 +166,51 @@ function* signSteps(dir: string, ca: CaFiles, csrPem: string, id: NodeIdentity):
   const sans = subjectAltNames(id);
   if (sans.length > 0) ext.push(`subjectAltName=${sans.join(',')}`);
   writeFileSync(join(dir, 'ext.cnf'), ext.join('\n') + '\n');
-  // `x509 -req` checks the request's self-signature (proof that the joiner holds the key) and fails
-  // if it is wrong; the subject comes from `id`, never from the request.
-  yield ['x509', '-req', '-in', 'node.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial', serial(),
-    '-days', String(NODE_CERT_VALIDITY_DAYS), '-sha256', '-extfile', 'ext.cnf',
-    '-subj', `/O=${id.clusterId}/OU=swarm-${id.role}/CN=${id.nodeId}`, '-out', 'node.crt'];
-  return readFileSync(join(dir, 'node.crt'), 'utf8');
+  // `openssl ca` rather than `x509 -req`: it takes the validity as two instants (to the second), where
+  // x509 in openssl 3.0 counts whole days, and a --cert-expiry of 1h must give a 1 h certificate. Its
+  // database, serial file and policy live in the scratch directory; the policy keeps every field of
+  // the subject we give (-subj, -preserveDN), never the request's. It also refuses a request whose
+  // self-signature is wrong (proof that the caller holds the key).
+  writeFileSync(join(dir, 'ca.cnf'), CA_CONFIG);
+  writeFileSync(join(dir, 'index.txt'), '');
+  writeFileSync(join(dir, 'serial'), serial().slice(2) + '\n');
+  const { notBefore, notAfter } = validityWindow(Date.now(), id.validityMs ?? DEFAULT_NODE_CERT_EXPIRY_MS, new X509Certificate(ca.certPem));
+  const { stderr } = yield ['ca', '-batch', '-config', 'ca.cnf', '-in', 'node.csr', '-cert', 'ca.crt', '-keyfile', 'ca.key', '-notext',
+    '-subj', `/O=${id.clusterId}/OU=swarm-${id.role}/CN=${id.nodeId}`, '-preserveDN',
+    '-startdate', asn1Time(notBefore), '-enddate', asn1Time(notAfter), '-extfile', 'ext.cnf', '-out', 'node.crt'];
+  // openssl 3.0's `ca` exits 0 even when it refuses a request (a bad self-signature): no certificate then.
+  const out = join(dir, 'node.crt');
+  const pem = existsSync(out) ? readFileSync(out, 'utf8') : '';
+  if (!pem.includes('BEGIN CERTIFICATE')) {
+    const why = stderr.split('\n').find((l) => /did not match|error|unable|fail/i.test(l)) ?? 'no certificate was written';
+    throw new CaError(`openssl ca failed: ${why.trim()}`);
+  }
+  return pem;
+}
+
+/** A private `openssl ca` configuration: every file in the scratch directory, no defaults from the system's. */
+const CA_CONFIG = [
+  '[ ca ]', 'default_ca = shoal',
+  '[ shoal ]', 'database = index.txt', 'new_certs_dir = .', 'serial = serial', 'default_md = sha256',
+  'policy = node_policy', 'unique_subject = no', 'email_in_dn = no', 'copy_extensions = none',
+  '[ node_policy ]', 'organizationName = supplied', 'organizationalUnitName = supplied', 'commonName = supplied',
+].join('\n') + '\n';
+
+/**
+ * A node certificate's validity: from a little before `now` (CERT_BACKDATE_MS, for clocks behind the
+ * signer's) until `now + validityMs`, but never past the CA's own notAfter. Whole seconds, as X.509
+ * times are.
+ */
+export function validityWindow(now: number, validityMs: number, ca: X509Certificate): { notBefore: number; notAfter: number } {
+  if (!Number.isFinite(validityMs) || validityMs <= 0) throw new CaError(`a certificate's validity must be a positive duration, not ${validityMs} ms`);
+  const second = (ms: number) => Math.floor(ms / 1000) * 1000;
+  const notAfter = second(Math.min(now + validityMs, Date.parse(ca.validTo)));
+  return { notBefore: second(now - CERT_BACKDATE_MS), notAfter };
+}
+
+/** An instant as openssl's -startdate/-enddate take it: GeneralizedTime YYYYMMDDHHMMSSZ (UTC). */
+function asn1Time(ms: number): string {
+  return new Date(ms).toISOString().replace(/[-:T]/g, '').replace(/\.\d+Z$/, 'Z');
 }
 
 /** The subjectAltName entries of a node certificate, in openssl's syntax (e.g. `IP:10.0.0.1`). */
@@ -248,11 +300,40 @@ export function saveCertAndKey(dir: string, name: string, files: CaFiles): void 
   writeFileDurably(join(dir, `${name}.crt`), files.certPem, 0o644);
 }
 
-/** Loads what saveCertAndKey wrote, or undefined when either file is missing. */
+/**
+ * Replaces a certificate and its key as a pair, so that a crash at any moment leaves either the old
+ * pair or the new one (never a new key beside the old certificate): both are first written durably
+ * as `<name>.next.key` and `<name>.next.crt` (key first), then renamed over the old ones (key first).
+ * loadCertAndKey finishes a replacement a crash interrupted: a `.next.crt` means the pair was
+ * complete; a lone `.next.key` means it was not, and is dropped. Readers of the files (etcd reads
+ * them at each handshake) may, for the microseconds between the two renames, see the new key with
+ * the old certificate: that one handshake fails and is retried.
+ */
+export function installCertAndKey(dir: string, name: string, files: CaFiles): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writeFileDurably(join(dir, `${name}.next.key`), files.keyPem, 0o600);
+  writeFileDurably(join(dir, `${name}.next.crt`), files.certPem, 0o644);
+  finishInstall(dir, name);
+}
+
+/** Completes an interrupted installCertAndKey (see there), or drops its incomplete half. */
+function finishInstall(dir: string, name: string): void {
+  const nextKey = join(dir, `${name}.next.key`);
+  const nextCrt = join(dir, `${name}.next.crt`);
+  if (!existsSync(nextCrt)) {
+    if (existsSync(nextKey)) rmSync(nextKey, { force: true });
+    return;
+  }
+  if (existsSync(nextKey)) renameSync(nextKey, join(dir, `${name}.key`));
+  renameSync(nextCrt, join(dir, `${name}.crt`));
+  syncDirectory(dir);
+}
+
+/** Loads what saveCertAndKey or installCertAndKey wrote, or undefined when either file is missing. */
 export function loadCertAndKey(dir: string, name: string): CaFiles | undefined {
   const crt = join(dir, `${name}.crt`);
   const key = join(dir, `${name}.key`);
+  if (existsSync(dir)) finishInstall(dir, name);
   if (!existsSync(crt) || !existsSync(key)) return undefined;
   return { certPem: readFileSync(crt, 'utf8'), keyPem: readFileSync(key, 'utf8') };
 }
-

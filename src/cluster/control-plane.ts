@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Etcd3 } from 'etcd3';
 import { bootstrapAuth } from '../etcd/auth.js';
-import { createEtcdClient, type EtcdClientTls } from '../etcd/client.js';
+import { createEtcdClient, ReloadableIdentity, type EtcdClientTls } from '../etcd/client.js';
 import { LeaderElection, type LeaderValue } from '../etcd/election.js';
 import { listMembers, promoteLearner, type MemberInfo } from '../etcd/membership.js';
 import { rewriteAll } from '../etcd/recovery.js';
@@ -78,9 +78,12 @@ export class ControlPlane {
   private lastAnswer = Date.now();
   private stopped = false;
   private loaded: Promise<void> | undefined;
+  /** The certificate every client of this plane presents on its next connection (renewal switches it). */
+  private readonly identity: ReloadableIdentity;
 
   constructor(private readonly o: ControlPlaneOptions) {
     const manager = o.local.member !== undefined;
+    this.identity = new ReloadableIdentity(this.files());
     const tls = this.tls();
     if (manager) {
       this.member = new EtcdMember({
@@ -222,12 +225,25 @@ export class ControlPlane {
     await this.member?.stop();
   }
 
-  private tls(): EtcdClientTls {
+  /**
+   * A renewed certificate: the clients present it on their next connections (those open now stay up).
+   * The member needs nothing: etcd reads its certificate files again at every handshake (etcd 3.4's
+   * transport: GetCertificate/GetClientCertificate load them each time), and the files were replaced.
+   */
+  useIdentity(certPem: string, keyPem: string): void {
+    this.identity.update(certPem, keyPem);
+  }
+
+  private files(): EtcdClientTls {
     return {
       caPem: readFileSync(join(this.o.certsDir, 'ca.crt')),
       certPem: readFileSync(join(this.o.certsDir, 'node.crt')),
       keyPem: readFileSync(join(this.o.certsDir, 'node.key')),
     };
+  }
+
+  private tls(): EtcdClientTls {
+    return { ...this.files(), identity: this.identity };
   }
 }
 

@@ -24,6 +24,8 @@ export interface JoinServerOptions {
   timeoutMs?: number;
   /** Connections served at once; more are refused at accept. */
   maxConnections?: number;
+  /** How long a joiner's certificate is valid (the cluster's --cert-expiry now); default the CA module's. */
+  certValidityMs?: () => number;
 }
 
 export interface JoinServerStats {
@@ -62,6 +64,11 @@ export class JoinServer {
     // A failed or timed-out handshake. Node reports a handshake timeout without closing the
     // connection, so close it here.
     this.server.on('tlsClientError', (_err, sock) => sock.destroy());
+  }
+
+  /** A renewed certificate of this manager: presented from the next handshake on. */
+  useIdentity(node: CaFiles): void {
+    this.server.setSecureContext({ cert: node.certPem.trim() + '\n' + this.opts.ca.certPem.trim() + '\n', key: node.keyPem, minVersion: 'TLSv1.2' });
   }
 
   /** Listens on host:port (port 0 for an ephemeral one) and resolves with the port. */
@@ -146,7 +153,8 @@ export class JoinServer {
     }
     try {
       const admission = await this.opts.authority.admit({ nodeName: req.nodeName, advertiseAddr: req.advertiseAddr, role });
-      const nodeCert = await signNodeCsrAsync(this.opts.ca, req.csr, { nodeId: admission.nodeId, role, clusterId: admission.clusterId, addr: req.advertiseAddr, etcdNames: true });
+      const nodeCert = await signNodeCsrAsync(this.opts.ca, req.csr, { nodeId: admission.nodeId, role, clusterId: admission.clusterId, addr: req.advertiseAddr, etcdNames: true,
+        ...(this.opts.certValidityMs ? { validityMs: this.opts.certValidityMs() } : {}) });
       this.stats.granted++;
       return {
         grant: {

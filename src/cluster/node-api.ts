@@ -65,6 +65,11 @@ export class NodeApiServer {
     this.server.on('tlsClientError', (_err, sock) => sock.destroy());
   }
 
+  /** A renewed certificate: presented from the next handshake on (connections open now keep theirs). */
+  useIdentity(files: NodeIdentityFiles): void {
+    this.server.setSecureContext({ cert: files.node.certPem, key: files.node.keyPem, ca: [files.caCert], minVersion: 'TLSv1.2' });
+  }
+
   async listen(port: number, host: string): Promise<number> {
     await whenListening(this.server, () => this.server.listen(port, host), (err) => this.log.warn({ err }, 'node API server error'));
     return (this.server.address() as { port: number }).port;

@@ -1,7 +1,9 @@
 // Who wrote a gossiped entry, proven: this node signs its entries of signed tables with its node
 // key (the one its certificate from the cluster CA certifies), and checks others' against the
 // certificate each node publishes in its status (accepted only if the cluster CA signed it, its CN
-// is that node's ID and it is in date). Ownership is the caller's rule (ownerOf): the node the key
+// is that node's ID and it is in date; after a node renews its certificate, the one it published
+// before still counts while in date, for the entries it signed with its old key until it has signed
+// them again). Ownership is the caller's rule (ownerOf): the node the key
 // belongs to, as the cluster's own records say, never as the entry says.
 import { createPrivateKey, sign, verify, X509Certificate, type KeyObject } from 'node:crypto';
 import type { Entry } from '../store/entry.js';
@@ -20,14 +22,19 @@ export interface NodeSignaturesOptions {
 }
 
 export class NodeSignatures implements EntrySigner, EntryVerifier {
-  private readonly key: KeyObject;
+  private key: KeyObject;
   private readonly ca: X509Certificate;
-  /** Checked certificates by node ID, with the PEM they came from. */
-  private readonly certs = new Map<string, { pem: string; cert: X509Certificate | undefined }>();
+  /** Checked certificates by node ID, with the PEM they came from, and the one it published before. */
+  private readonly certs = new Map<string, { pem: string; cert: X509Certificate | undefined; previous?: X509Certificate | undefined }>();
 
   constructor(private readonly o: NodeSignaturesOptions) {
     this.key = createPrivateKey(o.keyPem);
     this.ca = new X509Certificate(o.caCertPem);
+  }
+
+  /** This node's renewed key: what it signs from now on. */
+  useKey(keyPem: string): void {
+    this.key = createPrivateKey(keyPem);
   }
 
   sign(entry: Entry): string {
@@ -37,27 +44,31 @@ export class NodeSignatures implements EntrySigner, EntryVerifier {
   check(entry: Entry, current: Entry | undefined): Refusal | undefined {
     if (entry.sig === undefined) return 'unsigned';
     const signer = entry.version.node;
-    const cert = this.certificate(signer);
-    if (!cert) return 'unknown signer';
-    if (!verify('sha256', signedBytes(entry), cert.publicKey, Buffer.from(entry.sig, 'base64'))) return 'bad signature';
+    const certs = this.certificates(signer);
+    if (certs.length === 0) return 'unknown signer';
+    const bytes = signedBytes(entry);
+    const sig = Buffer.from(entry.sig, 'base64');
+    if (!certs.some((c) => verify('sha256', bytes, c.publicKey, sig))) return 'bad signature';
     const owner = this.o.ownerOf(entry, current);
     if (owner === undefined) return 'owner not known yet';
     if (owner !== signer) return 'not the owner';
     return undefined;
   }
 
-  /** The node's certificate, if it published one the cluster CA signed for that node ID and it is in date. */
-  private certificate(nodeId: string): X509Certificate | undefined {
+  /** The node's certificates that may have signed: the one it publishes (if the cluster CA signed it for
+   * that node ID) and the one it published before, each only while in date. */
+  private certificates(nodeId: string): X509Certificate[] {
     const pem = this.o.certOf(nodeId);
-    if (!pem) return undefined;
+    if (!pem) return [];
     let known = this.certs.get(nodeId);
     if (!known || known.pem !== pem) {
-      known = { pem, cert: this.trusted(nodeId, pem) };
+      const cert = this.trusted(nodeId, pem);
+      known = { pem, cert, previous: known?.cert ?? known?.previous };
       this.certs.set(nodeId, known);
     }
-    const c = known.cert;
     const now = (this.o.now ?? Date.now)();
-    return c && Date.parse(c.validFrom) <= now && now <= Date.parse(c.validTo) ? c : undefined;
+    const inDate = (c: X509Certificate | undefined): c is X509Certificate => c !== undefined && Date.parse(c.validFrom) <= now && now <= Date.parse(c.validTo);
+    return [known.cert, known.previous].filter(inDate);
   }
 
   private trusted(nodeId: string, pem: string): X509Certificate | undefined {

@@ -6,7 +6,8 @@
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { writeFileDurably } from '../util/durable-file.js';
 import { join } from 'node:path';
-import { caCertDigest, createCa, createKeyAndCsr, createKeyAndCsrAsync, loadCertAndKey, saveCertAndKey, signNodeCsr, signNodeCsrAsync, verifyCsrAsync, type CaFiles, type NodeRole } from './ca.js';
+import { caCertDigest, createCa, createKeyAndCsr, createKeyAndCsrAsync, installCertAndKey, loadCertAndKey, saveCertAndKey, signNodeCsr, signNodeCsrAsync, verifyCsrAsync, type CaFiles, type NodeRole } from './ca.js';
+import { CertRenewer } from './cert-renewal.js';
 import { clientUrl, ControlPlane, peerUrl, type RaftLocal } from './control-plane.js';
 import { addLearner, removeMember } from '../etcd/membership.js';
 import { addManagerUser, addWorkerUser, removeUser } from '../etcd/auth.js';
@@ -29,7 +30,7 @@ import { Memberlist } from './memberlist.js';
 import { formatToken, newSecret } from './token.js';
 import { Keyring } from './wire/security.js';
 import type { ClusterView } from '../controllers/cluster-view.js';
-import { parseJoinSecrets, SECRETS_KEY, SETTINGS_KEY, type ClusterSettings, type JoinSecrets } from '../model/cluster.js';
+import { nodeCertExpiryOf, parseJoinSecrets, SECRETS_KEY, SETTINGS_KEY, type ClusterSettings, type JoinSecrets } from '../model/cluster.js';
 import type { Availability, NodeRecord, NodeStatus } from '../model/node.js';
 import { defineClusterTables, type ClusterTables } from '../model/tables.js';
 import { FilePersistence } from '../store/persistence.js';
@@ -80,6 +81,8 @@ export interface InitRequest {
   listenPort: number;
   defaultAddrPool: string[];
   subnetSize: number;
+  /** `--cert-expiry`: how long node certificates are valid (default Docker's 2160h). */
+  certExpiryMs?: number;
 }
 
 export class Swarm {
@@ -107,6 +110,11 @@ export class Swarm {
   private reapTimer: NodeJS.Timeout | undefined;
   private keyringController: KeyringController | undefined;
   private admin: NodeAdmin | undefined;
+  private sigs: NodeSignatures | undefined;
+  private renewer: CertRenewer | undefined;
+  private stopRenewalWatch: (() => void) | undefined;
+  /** The renewal under way (a scheduled one and a change of role never run at once). */
+  private renewing: Promise<string> | undefined;
 
   constructor(private readonly opts: SwarmOptions) {
     this.dir = join(opts.dataDir, 'swarm');
@@ -161,7 +169,7 @@ export class Swarm {
     const nodeId = newId();
     const clusterId = newId();
     const { keyPem, csrPem } = createKeyAndCsr();
-    const node = { certPem: signNodeCsr(ca, csrPem, { nodeId, role: 'manager', clusterId, addr: req.advertiseAddr, etcdNames: true }), keyPem };
+    const node = { certPem: signNodeCsr(ca, csrPem, { nodeId, role: 'manager', clusterId, addr: req.advertiseAddr, etcdNames: true, ...(req.certExpiryMs !== undefined ? { validityMs: req.certExpiryMs } : {}) }), keyPem };
     mkdirSync(join(this.dir, 'certs'), { recursive: true, mode: 0o700 });
     // The CA's key goes to the managers' store (every manager signs); only its certificate stays here.
     writeFileDurably(join(this.dir, 'certs', 'ca.crt'), ca.certPem, 0o644);
@@ -177,7 +185,7 @@ export class Swarm {
       await this.run({ bootstrap: true, beforeMember: async () => {
         const now = new Date().toISOString();
         await this.secrets!.put(SECRETS_KEY, { workerSecret: newSecret(), managerSecret: newSecret(), caCertPem: ca.certPem, caKeyPem: ca.keyPem });
-        await this.settings!.put(SETTINGS_KEY, { id: clusterId, createdAt: now, caDigest: caCertDigest(ca.certPem), defaultAddrPool: req.defaultAddrPool, subnetSize: req.subnetSize, gossip: initialKeyring(gossipKey, now) });
+        await this.settings!.put(SETTINGS_KEY, { id: clusterId, createdAt: now, caDigest: caCertDigest(ca.certPem), defaultAddrPool: req.defaultAddrPool, subnetSize: req.subnetSize, gossip: initialKeyring(gossipKey, now), ...(req.certExpiryMs !== undefined ? { nodeCertExpiryMs: req.certExpiryMs } : {}) });
         await this.putSelf('manager', now);
       } });
     } catch (err) {
@@ -267,6 +275,10 @@ export class Swarm {
     }
     this.stopRoleWatch?.();
     this.stopRoleWatch = undefined;
+    this.stopRenewalWatch?.();
+    this.stopRenewalWatch = undefined;
+    this.renewer?.stop();
+    this.renewer = undefined;
     if (this.reconnectTimer) clearInterval(this.reconnectTimer);
     if (this.reapTimer) clearInterval(this.reapTimer);
     await this.keyringController?.stop();
@@ -313,6 +325,15 @@ export class Swarm {
     const secrets = this.secrets?.get(SECRETS_KEY)?.value;
     if (!s || !secrets) throw new SwarmError('the cluster settings have not reached this node yet; try again in a moment', 503);
     return { Worker: formatToken(s.caDigest, secrets.workerSecret), Manager: formatToken(s.caDigest, secrets.managerSecret) };
+  }
+
+  /** `swarm update --cert-expiry`: node certificates are issued for this long from now on, and every node
+   * whose certificate outlives it renews at once (cert-renewal.ts). The caller checked the minimum. */
+  async setCertExpiry(ms: number): Promise<void> {
+    const s = this.clusterSettings();
+    if (!s) throw new SwarmError('the cluster settings have not reached this manager yet; try again in a moment', 503);
+    if (s.nodeCertExpiryMs === ms) return;
+    await this.settings!.put(SETTINGS_KEY, { ...s, nodeCertExpiryMs: ms });
   }
 
   /** Starts replacing the gossip key; the leader finishes it once every alive node has each step (gossip-keys.ts). */
@@ -539,6 +560,25 @@ export class Swarm {
     }
     this.stopRoleWatch = this.nodes.watch((c) => { if (c.key === l.nodeId) this.followRole(); });
     this.followRole();
+    this.startRenewal();
+  }
+
+  /** Renews this node's certificate when cert-renewal.ts says, and plans again when the cluster's --cert-expiry changes. */
+  private startRenewal(): void {
+    this.renewer = new CertRenewer({
+      current: () => this.identity!.node.certPem,
+      policyMs: () => nodeCertExpiryOf(this.clusterSettings()),
+      renew: () => this.renewCertificate(),
+      log: this.opts.log.child({ component: 'cert-renewal' }),
+    });
+    this.renewer.start();
+    let expiry = nodeCertExpiryOf(this.clusterSettings());
+    this.stopRenewalWatch = this.settings!.watch(() => {
+      const now = nodeCertExpiryOf(this.clusterSettings());
+      if (now === expiry) return;
+      expiry = now;
+      this.renewer?.reschedule();
+    });
   }
 
   /** A certificate for a member's CSR, for the role and address its record has now (managers only). */
@@ -548,7 +588,7 @@ export class Swarm {
     const record = this.nodes?.get(nodeId)?.value;
     if (!record) throw new Error(`node ${nodeId} is not in this swarm`);
     await verifyCsrAsync(csrPem);
-    return signNodeCsrAsync({ certPem: secrets.caCertPem, keyPem: secrets.caKeyPem }, csrPem, { nodeId, role: record.role, clusterId: this.local!.clusterId, addr: record.addr, etcdNames: true });
+    return signNodeCsrAsync({ certPem: secrets.caCertPem, keyPem: secrets.caKeyPem }, csrPem, { nodeId, role: record.role, clusterId: this.local!.clusterId, addr: record.addr, etcdNames: true, validityMs: nodeCertExpiryOf(this.clusterSettings()) });
   }
 
   /** When this node's record names another role than the one it runs (promoted, demoted), it changes over. */
@@ -601,14 +641,53 @@ export class Swarm {
     }
   }
 
-  /** A new key and certificate signed by a manager for this node's current role (every manager asked at once). */
-  private async renewCertificate(): Promise<void> {
+  /**
+   * A new key and a certificate for it, for this node's current role and the cluster's --cert-expiry,
+   * installed and in use everywhere (installIdentity); resolves with the certificate. A manager that
+   * holds the CA signs its own; another node asks every other manager at once and takes the first
+   * answer. On failure nothing changes: the current certificate stays in use.
+   */
+  private renewCertificate(): Promise<string> {
+    const run = async (): Promise<string> => {
+      const { keyPem, csrPem } = await createKeyAndCsrAsync();
+      const certPem = await this.signedForSelf(csrPem);
+      await this.installIdentity({ certPem, keyPem });
+      return certPem;
+    };
+    const next = (this.renewing ?? Promise.resolve('')).catch(() => '').then(run);
+    this.renewing = next;
+    return next;
+  }
+
+  private async signedForSelf(csrPem: string): Promise<string> {
+    const self = this.local!.nodeId;
+    if (this.plane?.isManager && this.secrets?.get(SECRETS_KEY) && this.nodes?.get(self)?.value.role === 'manager') return this.signCertificate(self, csrPem);
     const identity = this.identity!;
-    const managers = this.nodeRecords().filter((n) => n.role === 'manager' && n.id !== this.local!.nodeId);
-    const { keyPem, csrPem } = await createKeyAndCsrAsync();
-    const certPem = await Promise.any(managers.map((m) => requestCertificate(identity, { nodeId: m.id, addr: m.addr }, csrPem, tunables.certificateRequestTimeoutMs)))
+    const managers = this.nodeRecords().filter((n) => n.role === 'manager' && n.id !== self);
+    if (managers.length === 0) throw new Error('no other manager is known to sign a certificate for this node');
+    return Promise.any(managers.map((m) => requestCertificate(identity, { nodeId: m.id, addr: m.addr }, csrPem, tunables.certificateRequestTimeoutMs)))
       .catch((err: AggregateError) => { throw new Error(`no manager signed a new certificate: ${err.errors.map((e: Error) => e.message).join('; ')}`); });
-    saveCertAndKey(join(this.dir, 'certs'), 'node', { certPem, keyPem });
+  }
+
+  /**
+   * Puts a new certificate and key in place without a restart: the files (crash-safe, as a pair; the
+   * etcd member reads them at its next handshake), the node API and join servers (next handshakes),
+   * the etcd clients (next connections), the node API's clients (every call reads nodeIdentity()),
+   * the certificate published in this node's status, and then the key gossip entries are signed with,
+   * its own entries signed again so that every node, even one that never saw the old certificate,
+   * can check them.
+   */
+  private async installIdentity(node: CaFiles): Promise<void> {
+    installCertAndKey(join(this.dir, 'certs'), 'node', node);
+    const identity = { caCert: this.identity!.caCert, node };
+    this.identity = identity;
+    this.nodeApi?.useIdentity(identity);
+    this.joinServer?.useIdentity(node);
+    this.plane?.useIdentity(node.certPem, node.keyPem);
+    await this.keyringController?.useCertificate(node.certPem);
+    this.sigs?.useKey(node.keyPem);
+    const resigned = this.store?.resign() ?? 0;
+    this.opts.log.info({ resigned }, 'this node\'s new certificate is in use');
   }
 
   /** On a manager: admits joiners, signing with the CA the managers' store holds. */
@@ -621,7 +700,7 @@ export class Swarm {
     }
     const ca = { certPem: secrets.caCertPem, keyPem: secrets.caKeyPem };
     this.joinServer = new JoinServer({
-      ca, node, authority: {
+      ca, node, certValidityMs: () => nodeCertExpiryOf(this.clusterSettings()), authority: {
         currentSecrets: () => {
           const s = this.secrets?.get(SECRETS_KEY)?.value;
           return s ? { worker: s.workerSecret, manager: s.managerSecret } : { worker: '', manager: '' };
@@ -666,6 +745,7 @@ export class Swarm {
       certOf: (id) => this.statuses?.get(id)?.value.cert,
       ownerOf: (e, current) => endpointOwner(e.key, e.deleted ? undefined : e.value, current && !current.deleted ? (current.value as { nodeId: string }) : undefined, (taskId) => this.tables?.tasks.get(taskId)?.value.nodeId),
     });
+    this.sigs = sigs;
     const told = new Set<string>();
     const onRefused = (e: Entry, why: Refusal) => {
       const key = `${e.version.node}/${why}`;

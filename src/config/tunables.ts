@@ -16,6 +16,27 @@ export const tunables = {
   quorumSilenceMs: 5_000,
   /** How long a node waits for a manager to sign its CSR (promotion, demotion): signing takes ~50 ms. */
   certificateRequestTimeoutMs: 5_000,
+
+  // ---- node certificate renewal (src/cluster/cert-renewal.ts) ----
+  /**
+   * A node renews its certificate at a random point between these fractions of its validity, as
+   * swarmkit does (CertLowerRotationRange, CertUpperRotationRange): late enough not to sign needlessly
+   * often, early enough that a third of the lifetime is left for retries should the managers be
+   * unreachable, and spread so that the nodes of a cluster made together do not all ask at once.
+   */
+  certRenewalWindow: [0.5, 0.8] as const,
+  /**
+   * A certificate that will outlive the cluster's current --cert-expiry by more than this is renewed at
+   * once (`swarm update --cert-expiry 1h` brings every certificate within the policy in seconds). The
+   * slack covers clocks a little apart and the seconds a signature takes, so that the certificate a
+   * renewal just brought never counts as outliving the policy.
+   */
+  certPolicySlackMs: 60_000,
+  /** A failed renewal is retried after this, doubling each time (swarmkit starts at 5 s too)... */
+  certRenewalRetryBaseMs: 5_000,
+  /** ...up to this: a manager back after an outage is found within minutes, long before a certificate
+   * past 80 % of even a 1 h lifetime (12 min left) expires. */
+  certRenewalRetryMaxMs: 2 * 60_000,
   /** How often tombstones older than the store's TTL are reaped (NetworkDB checks every 5 s). */
   tombstoneReapIntervalMs: 5_000,
   /** How often the leader checks whether a gossip key rotation can move on (a step needs one gossip round trip). */

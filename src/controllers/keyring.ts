@@ -40,12 +40,20 @@ export class KeyringController {
   private readonly stops: (() => void)[] = [];
 
   constructor(private readonly o: KeyringControllerOptions) {
+    this.o = { ...o };
     this.loop = new Reconciler('keyring', async () => this.pass(), { log: o.log, resyncMs: tunables.keyRotationTickMs });
   }
 
   start(): void {
     this.stops.push(this.o.settings.watch(() => this.loop.trigger()), this.o.statuses.watch(() => this.loop.trigger()), this.o.onMembership(() => this.loop.trigger()));
     this.loop.start();
+  }
+
+  /** This node's renewed certificate: published with its status; resolves once that write is done. */
+  async useCertificate(pem: string): Promise<void> {
+    this.o.certPem = pem;
+    this.loop.trigger();
+    await this.loop.settle();
   }
 
   async stop(): Promise<void> {

@@ -17,6 +17,56 @@ export interface EtcdClientTls {
   /** The node's certificate and key, PEM: the certificate's CN is the etcd user. */
   certPem: string | Buffer;
   keyPem: string | Buffer;
+  /** Where the client takes its certificate from instead, so that a renewed one is used for every new
+   * connection without rebuilding the client (certPem/keyPem are then ignored). */
+  identity?: ReloadableIdentity;
+}
+
+/**
+ * A node identity that can change under running etcd clients: gRPC asks it for the current CA,
+ * certificate and key each time it opens a connection (grpc-js's certificate provider interface), so
+ * after update() every new connection presents the new certificate. Connections already open keep
+ * theirs: TLS checks a certificate's dates only at the handshake, as etcd does.
+ */
+export class ReloadableIdentity implements grpc.experimental.CertificateProvider {
+  private ca: grpc.experimental.CaCertificateUpdate;
+  private identity: grpc.experimental.IdentityCertificateUpdate;
+  private readonly caListeners = new Set<grpc.experimental.CaCertificateUpdateListener>();
+  private readonly identityListeners = new Set<grpc.experimental.IdentityCertificateUpdateListener>();
+
+  constructor(tls: { caPem: string | Buffer; certPem: string | Buffer; keyPem: string | Buffer }) {
+    this.ca = { caCertificate: Buffer.from(tls.caPem) };
+    this.identity = { certificate: Buffer.from(tls.certPem), privateKey: Buffer.from(tls.keyPem) };
+  }
+
+  /** The certificate and key new connections present from now on. */
+  update(certPem: string | Buffer, keyPem: string | Buffer): void {
+    this.identity = { certificate: Buffer.from(certPem), privateKey: Buffer.from(keyPem) };
+    for (const l of this.identityListeners) l(this.identity);
+  }
+
+  /** The certificate new connections present (PEM). */
+  get certPem(): string {
+    return this.identity.certificate.toString();
+  }
+
+  addCaCertificateListener(l: grpc.experimental.CaCertificateUpdateListener): void {
+    this.caListeners.add(l);
+    l(this.ca);
+  }
+
+  removeCaCertificateListener(l: grpc.experimental.CaCertificateUpdateListener): void {
+    this.caListeners.delete(l);
+  }
+
+  addIdentityCertificateListener(l: grpc.experimental.IdentityCertificateUpdateListener): void {
+    this.identityListeners.add(l);
+    l(this.identity);
+  }
+
+  removeIdentityCertificateListener(l: grpc.experimental.IdentityCertificateUpdateListener): void {
+    this.identityListeners.delete(l);
+  }
 }
 
 export interface EtcdClientOptions {
@@ -82,7 +132,25 @@ export function etcdClientOptions(opts: EtcdClientOptions): IOptions {
 
 /** An etcd3 client for shoal's etcd: close() it when done. */
 export function createEtcdClient(opts: EtcdClientOptions): Etcd3 {
-  return new Etcd3(etcdClientOptions(opts));
+  const client = new Etcd3(etcdClientOptions(opts));
+  if (opts.tls.identity) useIdentity(client, opts.tls.identity);
+  return client;
+}
+
+/**
+ * etcd3 takes fixed PEM buffers only, and makes one set of gRPC channel credentials from them for all
+ * its hosts, which then open their channels lazily, on the first call. Before any call, those
+ * credentials are replaced by ones that ask `identity` at each connection. This reaches into etcd3's
+ * connection pool (pool.hosts[].channelCredentials, etcd3 1.1): if that shape changes, this throws
+ * rather than silently keeping a certificate that will expire.
+ */
+function useIdentity(client: Etcd3, identity: ReloadableIdentity): void {
+  const hosts = (client as unknown as { pool?: { hosts?: { channelCredentials?: unknown; cachedServices?: object }[] } }).pool?.hosts;
+  if (!Array.isArray(hosts) || hosts.length === 0 || hosts.some((h) => !(h.channelCredentials instanceof grpc.ChannelCredentials) || Object.keys(h.cachedServices ?? {}).length > 0)) {
+    throw new Error('this version of etcd3 does not keep its channel credentials where shoal replaces them (pool.hosts[].channelCredentials): certificate renewal cannot reach the etcd client');
+  }
+  const credentials = grpc.experimental.createCertificateProviderChannelCredentials(identity, identity);
+  for (const h of hosts) h.channelCredentials = credentials;
 }
 
 function messageOf(err: unknown): string {

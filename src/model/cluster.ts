@@ -31,12 +31,28 @@ export interface ClusterSettings {
   subnetSize: number;
   /** The desired gossip keyring (gossip-keys.ts). */
   gossip: GossipKeyring;
+  /** How long node certificates are issued for (`--cert-expiry`; Docker's Spec.CAConfig.NodeCertExpiry),
+   * in milliseconds; absent in clusters made before it existed: DEFAULT_NODE_CERT_EXPIRY_MS. */
+  nodeCertExpiryMs?: number;
+}
+
+/** Docker's default --cert-expiry, 2160h0m0s (90 days), in milliseconds. */
+export const DEFAULT_NODE_CERT_EXPIRY_MS = 2160 * 3600_000;
+/** swarmkit's ca.MinNodeCertExpiration (1h0m0s): a shorter --cert-expiry is refused. */
+export const MIN_NODE_CERT_EXPIRY_MS = 3600_000;
+/** swarmkit's refusal, as the Docker CLI shows it. */
+export const MIN_CERT_EXPIRY_MESSAGE = 'rpc error: code = InvalidArgument desc = minimum certificate expiry time is: 1h0m0s';
+
+/** The validity node certificates are issued with now. */
+export function nodeCertExpiryOf(s: ClusterSettings | undefined): number {
+  return s?.nodeCertExpiryMs ?? DEFAULT_NODE_CERT_EXPIRY_MS;
 }
 
 export function parseSettings(v: unknown): ClusterSettings {
   const s = v as Partial<ClusterSettings>;
   if (typeof s?.id !== 'string' || typeof s.caDigest !== 'string') throw new Error('cluster settings need id and CA digest');
   const g = s.gossip as Partial<GossipKeyring> | undefined;
+  if (s.nodeCertExpiryMs !== undefined && (!Number.isSafeInteger(s.nodeCertExpiryMs) || s.nodeCertExpiryMs < MIN_NODE_CERT_EXPIRY_MS)) throw new Error('cluster settings: the node certificate expiry must be a whole number of milliseconds, at least an hour');
   if (!g || !Array.isArray(g.keys) || g.keys.length === 0 || g.keys.some((k) => typeof k !== 'string') || typeof g.primary !== 'string' || !g.keys.includes(g.primary)) throw new Error('cluster settings need a gossip keyring whose primary is one of its keys');
   return s as ClusterSettings;
 }

@@ -125,6 +125,19 @@ export class ReplicatedStore {
     return this.commitLocal({ table, key, deleted: true, version: this.clock.now() });
   }
 
+  /**
+   * Writes this node's own live entries of signed tables again, each as a new version signed with the
+   * signer's current key (after this node's key was renewed): every node takes the new versions, and
+   * one that never saw the old certificate can check them. Returns how many.
+   */
+  resign(): number {
+    if (!this.signed) return 0;
+    const me = this.clock.node;
+    const own = [...this.entries.values()].filter((e) => !e.deleted && e.version.node === me && this.signed!.tables.has(e.table));
+    for (const e of own) this.commitLocal({ table: e.table, key: e.key, value: e.value, deleted: false, version: this.clock.now() });
+    return own.length;
+  }
+
   /** Merges entries from another node (gossip or push-pull); the newer version of each key wins. */
   merge(incoming: readonly unknown[]): MergeResult {
     const result: MergeResult = { applied: [], stale: 0, rejected: 0, refused: 0 };

@@ -5,6 +5,7 @@ import type { OutputFormat } from '../output.js';
 import { naturalLess, nodeHeaders, nodeListFormats, nodeRow } from '../rows.js';
 import { NodeType } from '../template/docker-types.js';
 import { printTasks, type TaskJson } from './service.js';
+import { humanDuration, parseDuration } from '../time.js';
 
 type Out = (s: string) => void;
 
@@ -17,10 +18,12 @@ async function managerAddr(client: ApiClient): Promise<string> {
   return `${info.Swarm.NodeAddr}:2377`;
 }
 
-export async function swarmInit(client: ApiClient, o: { advertiseAddr?: string; listenAddr?: string; defaultAddrPool?: string[]; maskLength?: string; forceNewCluster?: boolean }, out: Out): Promise<void> {
+export async function swarmInit(client: ApiClient, o: { advertiseAddr?: string; listenAddr?: string; defaultAddrPool?: string[]; maskLength?: string; forceNewCluster?: boolean; certExpiry?: string }, out: Out): Promise<void> {
+  const certExpiry = o.certExpiry === undefined ? undefined : parseDuration(o.certExpiry, '--cert-expiry');
   const id = (await client.request<string>('POST', '/swarm/init', {
     AdvertiseAddr: o.advertiseAddr, ListenAddr: o.listenAddr, DefaultAddrPool: o.defaultAddrPool, SubnetSize: o.maskLength === undefined ? undefined : Number(o.maskLength),
     ...(o.forceNewCluster ? { ForceNewCluster: true } : {}),
+    ...(certExpiry !== undefined ? { Spec: { CAConfig: { NodeCertExpiry: certExpiry } } } : {}),
   })).body;
   const tokens = (await client.get<{ JoinTokens: { Worker: string } }>('/swarm')).body.JoinTokens;
   out(`Swarm initialized: current node (${id}) is now a manager.\n`);
@@ -47,9 +50,20 @@ export async function swarmJoinToken(client: ApiClient, role: string, o: { quiet
   out(joinCommandText(token, await managerAddr(client)) + '\n');
 }
 
-/** `shoal swarm update --rotate-gossip-key`: starts a rotation and, unless detached, waits for it to finish. */
-export async function swarmUpdate(client: ApiClient, o: { rotateGossipKey?: boolean; detach?: boolean }, out: Out): Promise<void> {
-  if (!o.rotateGossipKey) throw new Error('nothing to update: give --rotate-gossip-key');
+/**
+ * `shoal swarm update [--cert-expiry DURATION] [--rotate-gossip-key]`: as Docker's, the Spec is read,
+ * changed and sent back with its version ("Swarm updated."); a gossip key rotation starts and, unless
+ * detached, is waited for.
+ */
+export async function swarmUpdate(client: ApiClient, o: { rotateGossipKey?: boolean; detach?: boolean; certExpiry?: string }, out: Out): Promise<void> {
+  if (!o.rotateGossipKey && o.certExpiry === undefined) throw new Error('nothing to update: give --cert-expiry DURATION or --rotate-gossip-key');
+  if (o.certExpiry !== undefined) {
+    const ns = parseDuration(o.certExpiry, '--cert-expiry');
+    const sw = (await client.get<{ Version: { Index: number }; Spec: { CAConfig?: Record<string, unknown> } & Record<string, unknown> }>('/swarm')).body;
+    await client.request('POST', `/swarm/update?version=${sw.Version.Index}`, { ...sw.Spec, CAConfig: { ...sw.Spec.CAConfig, NodeCertExpiry: ns } });
+    out('Swarm updated.');
+  }
+  if (!o.rotateGossipKey) return;
   const before = (await client.get<SwarmView>('/swarm')).body.GossipKeyring.Primary;
   await client.request('POST', '/swarm/update?rotateGossipKey=true');
   if (o.detach) return out('Gossip key rotation started.');
@@ -69,7 +83,7 @@ export async function swarmLeave(client: ApiClient, force: boolean, out: Out): P
   out('Node left the swarm.');
 }
 
-interface InfoView { Name: string; ServerVersion: string; LoadBalancer?: { Backend: string; Reason: string } | null; Swarm: { LocalNodeState: string; NodeID: string; NodeAddr: string; ControlAvailable: boolean; Nodes?: number; Managers?: number; Cluster?: { ID: string; TLSInfo?: { TrustRoot?: string; CertIssuerSubject?: string; CertIssuerPublicKey?: string } }; GossipKeyring?: { Keys: string[]; Primary: string } } }
+interface InfoView { Name: string; ServerVersion: string; LoadBalancer?: { Backend: string; Reason: string } | null; Swarm: { LocalNodeState: string; NodeID: string; NodeAddr: string; ControlAvailable: boolean; Nodes?: number; Managers?: number; Cluster?: { ID: string; Spec?: { CAConfig?: { NodeCertExpiry?: number } }; TLSInfo?: { TrustRoot?: string; CertIssuerSubject?: string; CertIssuerPublicKey?: string } }; GossipKeyring?: { Keys: string[]; Primary: string } } }
 
 export async function infoCommand(client: ApiClient, format: OutputFormat, out: Out): Promise<void> {
   const info = (await client.get<InfoView>('/info')).body;
@@ -81,6 +95,8 @@ export async function infoCommand(client: ApiClient, format: OutputFormat, out: 
   if (s.LocalNodeState === 'active') {
     lines.push(`  NodeID: ${s.NodeID}`, `  Is Manager: ${s.ControlAvailable}`);
     if (s.ControlAvailable) lines.push(`  ClusterID: ${s.Cluster?.ID ?? ''}`, `  Managers: ${s.Managers}`, `  Nodes: ${s.Nodes}`);
+    const expiry = s.Cluster?.Spec?.CAConfig?.NodeCertExpiry;
+    if (s.ControlAvailable && expiry !== undefined) lines.push('  CA Configuration:', `   Expiry Duration: ${humanDuration(expiry / 1e6)}`);
     lines.push(`  Node Address: ${s.NodeAddr}`);
     if (s.GossipKeyring) lines.push(`  Gossip Keys: ${s.GossipKeyring.Keys.length} (encrypting with ${s.GossipKeyring.Primary})`);
   }
