@@ -50,6 +50,10 @@ export class ReloadableIdentity implements grpc.experimental.CertificateProvider
     return this.identity.certificate.toString();
   }
 
+  get keyPem(): string {
+    return this.identity.privateKey.toString();
+  }
+
   addCaCertificateListener(l: grpc.experimental.CaCertificateUpdateListener): void {
     this.caListeners.add(l);
     l(this.ca);
@@ -105,8 +109,8 @@ export function etcdClientOptions(opts: EtcdClientOptions): IOptions {
     hosts: [...opts.endpoints],
     credentials: {
       rootCertificate: Buffer.from(opts.tls.caPem),
-      certChain: Buffer.from(opts.tls.certPem),
-      privateKey: Buffer.from(opts.tls.keyPem),
+      certChain: Buffer.from(opts.tls.identity?.certPem ?? opts.tls.certPem),
+      privateKey: Buffer.from(opts.tls.identity?.keyPem ?? opts.tls.keyPem),
     },
     defaultCallOptions: (ctx) => ({
       ...(credentials ? { credentials } : {}),

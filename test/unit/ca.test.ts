@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import {
   caCertDigest, createCa, createCaAsync, createKeyAndCsr, createKeyAndCsrAsync, loadCertAndKey, saveCertAndKey,
-  signNodeCsr, signNodeCsrAsync, subjectAltNames, verifyCsr, verifyCsrAsync,
+  installCertAndKey, signNodeCsr, signNodeCsrAsync, subjectAltNames, validityWindow, verifyCsr, verifyCsrAsync,
 } from '../../src/cluster/ca.js';
 
 const DAY = 86400_000;
@@ -162,4 +162,46 @@ t.test('without openssl the error names the package to install', async (t) => {
     t.throws(() => createCa(), { name: 'CaError', message: /openssl command is not installed.*install the 'openssl' package \(apt-get install openssl\)/ });
     await t.rejects(createKeyAndCsrAsync(), { message: /install the 'openssl' package/ });
   });
+});
+
+t.test('validity to the second: --cert-expiry 1h gives a 1 h certificate, never past the CA, backdated 5 min', async (t) => {
+  const ca = createCa();
+  const { csrPem } = createKeyAndCsr();
+  const start = Date.now();
+  const cert = new X509Certificate(await signNodeCsrAsync(ca, csrPem, { nodeId: 'n1', role: 'worker', clusterId: 'c1', validityMs: 3600_000 }));
+  const end = Date.parse(cert.validTo);
+  t.ok(end >= Math.floor(start / 1000) * 1000 + 3600_000 && end <= Date.now() + 3600_000, `valid until signing time + 1 h (${cert.validTo})`);
+  t.equal(Date.parse(cert.validFrom), validityWindow(start, 3600_000, new X509Certificate(ca.certPem)).notBefore, `from 5 min before (${cert.validFrom})`);
+  const root = new X509Certificate(ca.certPem);
+  const w = validityWindow(Date.parse('2026-12-01T00:00:00.400Z'), 90 * DAY + 1500, root);
+  t.same(w, { notBefore: Date.parse('2026-11-30T23:55:00Z'), notAfter: Date.parse('2026-12-01T00:00:01Z') + 90 * DAY }, 'whole seconds');
+  t.equal(validityWindow(Date.now(), 100 * 365 * DAY, root).notAfter, Date.parse(root.validTo), 'a validity past the CA\'s ends with the CA');
+  t.throws(() => validityWindow(Date.now(), 0, root), { name: 'CaError', message: /positive duration/ });
+});
+
+t.test('a certificate and key replaced as a pair: a crash at any step leaves the old pair or the new one', async (t) => {
+  const dir = join(tempDir(t, 'install'), 'certs');
+  const old = { certPem: 'old cert', keyPem: 'old key' };
+  const neu = { certPem: 'new cert', keyPem: 'new key' };
+  saveCertAndKey(dir, 'node', old);
+  installCertAndKey(dir, 'node', neu);
+  t.same(loadCertAndKey(dir, 'node'), neu, 'replaced');
+  t.same(readdirSync(dir).sort(), ['node.crt', 'node.key'], 'nothing else left');
+  t.equal(statSync(join(dir, 'node.key')).mode & 0o777, 0o600, 'the key stays private');
+
+  // Crash after the new key was written but before the new certificate: the old pair stays.
+  saveCertAndKey(dir, 'node', old);
+  writeFileSync(join(dir, 'node.next.key'), neu.keyPem, { mode: 0o600 });
+  t.same(loadCertAndKey(dir, 'node'), old, 'a lone new key is dropped');
+  t.same(readdirSync(dir).sort(), ['node.crt', 'node.key']);
+  // Crash with both written, none renamed: the new pair is completed.
+  writeFileSync(join(dir, 'node.next.key'), neu.keyPem, { mode: 0o600 });
+  writeFileSync(join(dir, 'node.next.crt'), neu.certPem);
+  t.same(loadCertAndKey(dir, 'node'), neu, 'both written: the replacement is finished');
+  // Crash between the two renames (the new key in place, the old certificate still there).
+  saveCertAndKey(dir, 'node', old);
+  writeFileSync(join(dir, 'node.key'), neu.keyPem, { mode: 0o600 });
+  writeFileSync(join(dir, 'node.next.crt'), neu.certPem);
+  t.same(loadCertAndKey(dir, 'node'), neu, 'key renamed, certificate not yet: finished too');
+  t.same(readdirSync(dir).sort(), ['node.crt', 'node.key']);
 });

@@ -113,3 +113,37 @@ t.test('endpointOwner: the key decides, not the value', async (t) => {
   t.equal(endpointOwner('net1/t1', { ...ep('net1/t1', 'nodea'), id: 'net1/t2' }, undefined, taskNode), undefined, 'a value whose id is another key');
   t.equal(endpointOwner('nokey', undefined, undefined, taskNode), undefined, 'a malformed key');
 });
+
+t.test('a renewed key: entries signed again are checked against the new certificate; the old one still counts while in date', async (t) => {
+  const A2 = nodeCert(ca, 'nodea');
+  const certs: Record<string, string> = { ...published };
+  const mine = sigs(A, certs);
+  const store = new ReplicatedStore({ node: 'nodea', signed: { tables: new Set(['endpoints']), signer: mine, verifier: mine } });
+  store.defineTable('endpoints', (v) => v as EndpointRecord);
+  store.defineTable('other', (v) => v);
+  const old = store.put('endpoints', 'net1/t1', ep('net1/t1', 'nodea'));
+  const gone = store.put('endpoints', 'net1/node-nodea', ep('net1/node-nodea', 'nodea'));
+  store.delete('endpoints', 'net1/node-nodea');
+  store.put('other', 'k', 1);
+
+  // B saw A's old certificate; C joins later and only ever sees the new one.
+  const atB = sigs(B, certs);
+  const newcomerCerts: Record<string, string> = { ...published, nodea: A2.certPem };
+  const atC = sigs(B, newcomerCerts);
+  t.equal(atB.check(old, undefined), undefined, 'B accepts A\'s entry signed with its old key');
+
+  // A renews: publishes the new certificate, then signs with the new key and signs its entries again.
+  certs.nodea = A2.certPem;
+  mine.useKey(A2.keyPem);
+  t.equal(atB.check(old, undefined), undefined, 'B still accepts the old signature: A\'s previous certificate is in date');
+  t.equal(atC.check(old, undefined), 'bad signature', 'C, which never saw the old certificate, cannot check it');
+  t.equal(store.resign(), 1, 'one live entry of a signed table to sign again (not the tombstone, not other tables)');
+  const again = store.entry('endpoints', 'net1/t1')!;
+  t.ok(again.version.wall > old.version.wall || again.version.counter > old.version.counter, 'as a newer version, so every node takes it');
+  t.same(again.value, old.value, 'with the same value');
+  t.equal(atC.check(again, undefined), undefined, 'C accepts the entry signed again');
+  t.equal(atB.check(again, undefined), undefined, 'and so does B');
+  t.equal(atB.check(entry('net1/t1', 'nodea', ep('net1/t1', 'nodea'), sigs(A2)), undefined), undefined, 'new writes are signed with the new key');
+  t.equal(store.entry('endpoints', 'net1/node-nodea')!.deleted, true, 'the tombstone stays as it was');
+  void gone;
+});
