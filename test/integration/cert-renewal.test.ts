@@ -1,0 +1,113 @@
+// Node certificates follow the cluster's --cert-expiry without a restart, in a lab of 3 managers and a
+// worker: `swarm update --cert-expiry 30m` is refused with Docker's message and changes nothing;
+// `--cert-expiry 1h` gets every node a new certificate (new serial, valid until about an hour from
+// now) within seconds, read from its data dir and from what its node API (and a manager's etcd member)
+// presents, each agent keeping its PID; and afterwards the cluster works through the new certificates:
+// a service's task runs on the worker, every node is Ready, and the worker's endpoint, which it signs
+// with its new key, is accepted by another node (its DNS answers tasks.<service> with it).
+import { spawnSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import t from 'tap';
+import { Lab } from '../lib/lab.js';
+import { until } from '../lib/wait.js';
+
+interface NodeJson { Description: { Hostname: string }; Status: { State: string }; ManagerStatus?: { Leader: boolean; Reachability: string } }
+interface InfoJson { Swarm: { NodeID: string; Cluster?: { Spec?: { CAConfig?: { NodeCertExpiry?: number } } } } }
+interface TaskJson { NodeName: string; DesiredState: string; Status: { State: string } }
+
+const lab = new Lab('cr');
+const nodes = ['node1', 'node2', 'node3', 'node4'];
+const managers = ['node1', 'node2', 'node3'];
+const HOUR = 3600_000;
+const MIN_MESSAGE = 'minimum certificate expiry time is: 1h0m0s';
+
+const nodeLs = (node: string) => lab.json<NodeJson[]>(node, 'node', 'ls', '--format', 'json') ?? [];
+const voters = (node: string) => nodeLs(node).filter((n) => n.ManagerStatus?.Leader || n.ManagerStatus?.Reachability === 'reachable').length;
+const allReady = (node: string) => { const l = nodeLs(node); return l.length === nodes.length && l.every((n) => n.Status.State === 'ready'); };
+const expiryNs = () => lab.json<InfoJson>('node1', 'info', '--format', 'json')?.Swarm.Cluster?.Spec?.CAConfig?.NodeCertExpiry;
+
+/** The certificate a node keeps in its data dir. */
+function fileCert(node: string): X509Certificate {
+  return new X509Certificate(readFileSync(`/var/lib/shoal/${lab.netns(node)}/swarm/certs/node.crt`));
+}
+
+/** The certificate a node's listener on `port` presents (read with openssl inside the lab; no client certificate needed to see it). */
+function presented(node: string, port: number): X509Certificate | undefined {
+  const ip = `192.168.56.10${node.slice(-1)}`;
+  const r = spawnSync('ip', ['netns', 'exec', lab.netns(node), 'openssl', 's_client', '-connect', `${ip}:${port}`, '-servername', ip], { input: '', encoding: 'utf8', timeout: 10_000 });
+  const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(r.stdout)?.[0];
+  return pem ? new X509Certificate(pem) : undefined;
+}
+
+function agentPid(node: string): number {
+  return Number(readFileSync(`/run/shoal/${lab.netns(node)}/agent.pid`, 'utf8').trim());
+}
+
+/** A manager's etcd member's pid (the pidfile beside its data dir). */
+function etcdPid(node: string): number {
+  return Number(readFileSync(`/var/lib/shoal/${lab.netns(node)}/etcd/data.pid`, 'utf8').trim());
+}
+
+t.test('swarm update --cert-expiry renews every node\'s certificate without a restart', async (t) => {
+  lab.up(t, '--nodes', '4', '--managers', '3', '--runtime', 'exec');
+  await until('three voting managers and four Ready nodes', () => voters('node1') === 3 && allReady('node1'), 90_000);
+
+  const before = new Map(nodes.map((n) => [n, fileCert(n)]));
+  const pids = new Map(nodes.map((n) => [n, agentPid(n)]));
+  const etcdPids = new Map(managers.map((n) => [n, etcdPid(n)]));
+  for (const n of nodes) {
+    const days = (Date.parse(before.get(n)!.validTo) - Date.now()) / (24 * HOUR);
+    t.ok(days > 89.9 && days <= 90, `${n} starts with a 90-day certificate (${days.toFixed(2)} days left)`);
+    t.equal(presented(n, 2378)?.serialNumber, before.get(n)!.serialNumber, `${n}'s node API presents it`);
+  }
+  t.equal(expiryNs(), 2160 * HOUR * 1e6, 'NodeCertExpiry is Docker\'s default, 2160h, in nanoseconds');
+  t.match(lab.shoal('node1', 'info').out, /\n {2}CA Configuration:\n {3}Expiry Duration: 3 months\n/, '`info` shows it as Docker does');
+
+  // Under the minimum: refused with swarmkit's words, nothing changed, nobody renews.
+  const short = lab.shoal('node1', 'swarm', 'update', '--cert-expiry', '30m');
+  t.not(short.status, 0, '--cert-expiry 30m fails');
+  t.ok(short.err.includes(MIN_MESSAGE), `with Docker's message (${short.err})`);
+  t.equal(expiryNs(), 2160 * HOUR * 1e6, 'and the setting is unchanged');
+  t.equal(lab.shoal('node4', 'swarm', 'update', '--cert-expiry', '2h').status, 1, 'a worker cannot change it');
+
+  const updated = lab.shoal('node1', 'swarm', 'update', '--cert-expiry', '1h');
+  t.equal(updated.status, 0, updated.err);
+  t.equal(updated.out, 'Swarm updated.');
+  const at = Date.now();
+  t.equal(expiryNs(), HOUR * 1e6, 'NodeCertExpiry is 1h');
+  t.match(lab.shoal('node1', 'info').out, /Expiry Duration: About an hour\n/);
+
+  const renewed = (n: string) => fileCert(n).serialNumber !== before.get(n)!.serialNumber;
+  const { ms } = await until('every node to hold a new certificate', () => nodes.every(renewed), 60_000);
+  t.pass(`every node had a new certificate ${(ms / 1000).toFixed(1)} s after the update`);
+  for (const n of nodes) {
+    const c = fileCert(n);
+    const left = Date.parse(c.validTo) - at;
+    t.ok(left > HOUR - 60_000 && left < HOUR + 60_000, `${n}: a new serial, valid until about an hour from now (${c.validTo}; ${(left / 60_000).toFixed(1)} min)`);
+    t.equal(c.subject, before.get(n)!.subject, `${n}: the same subject (${c.subject.replace(/\n/g, ', ')})`);
+    t.equal(agentPid(n), pids.get(n), `${n}: the same agent process (pid ${pids.get(n)}): no restart`);
+  }
+  await until('every node API to present its new certificate', () => nodes.every((n) => presented(n, 2378)?.serialNumber === fileCert(n).serialNumber), 10_000);
+  t.pass('every node API presents the new certificate (setSecureContext)');
+  await until('every manager\'s etcd member to present the new certificate', () => managers.every((n) => [2379, 2380].every((port) => presented(n, port)?.serialNumber === fileCert(n).serialNumber)), 10_000);
+  t.pass('every manager\'s etcd member presents the new certificate on its client and peer ports at the next handshake');
+  for (const n of managers) t.equal(etcdPid(n), etcdPids.get(n), `${n}'s etcd member is the same process (pid ${etcdPids.get(n)}): not restarted`);
+
+  // Nothing renews again: the new certificates are within the policy.
+  const serials = nodes.map((n) => fileCert(n).serialNumber);
+  await new Promise((r) => setTimeout(r, 3_000));
+  t.same(nodes.map((n) => fileCert(n).serialNumber), serials, 'no further renewal once within the policy');
+
+  // The cluster works through the new certificates.
+  await until('all four nodes Ready', () => allReady('node1'), 30_000);
+  t.equal(lab.shoal('node2', 'network', 'create', '-d', 'overlay', 'crnet').status, 0, 'a write through another manager');
+  const created = lab.shoal('node1', 'service', 'create', '--name', 'web', '--network', 'crnet', '--constraint', 'node.role==worker', 'host', '/bin/busybox', 'sleep', '100000');
+  t.equal(created.status, 0, created.err);
+  await until('the task running on the worker', () => (lab.json<TaskJson[]>('node1', 'service', 'ps', 'web', '--format', 'json') ?? []).some((x) => x.NodeName === 'node4' && x.DesiredState === 'running' && x.Status.State === 'running'), 60_000);
+  t.pass('web\'s task runs on node4 (the worker), placed and reported through etcd after the renewal');
+  const dig = () => lab.exec('node2', 'dig', '+short', '+tries=1', '+time=2', '@127.0.0.11', 'tasks.web').out;
+  await until('node2 to answer tasks.web with the worker\'s task', () => /^10\.\d+\.\d+\.\d+$/.test(dig()), 30_000);
+  t.pass(`node2 answers tasks.web with ${dig()}: the endpoint node4 signed with its new key was accepted`);
+  for (const n of nodes) t.equal(agentPid(n), pids.get(n), `${n}'s agent is still the same process`);
+});
