@@ -5,7 +5,8 @@
 // now) within seconds, read from its data dir and from what its node API (and a manager's etcd member)
 // presents, each agent keeping its PID; and afterwards the cluster works through the new certificates:
 // a service's task runs on the worker, every node is Ready, and the worker's endpoint, which it signs
-// with its new key, is accepted by another node (its DNS answers tasks.<service> with it).
+// with its new key, is accepted by another node (its DNS answers tasks.<service> with it); its older
+// endpoint, signed again, is accepted even by a node that joins afterwards.
 import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -25,7 +26,9 @@ const MIN_MESSAGE = 'minimum certificate expiry time is: 1h0m0s';
 
 const nodeLs = (node: string) => lab.json<NodeJson[]>(node, 'node', 'ls', '--format', 'json') ?? [];
 const voters = (node: string) => nodeLs(node).filter((n) => n.ManagerStatus?.Leader || n.ManagerStatus?.Reachability === 'reachable').length;
-const allReady = (node: string) => { const l = nodeLs(node); return l.length === nodes.length && l.every((n) => n.Status.State === 'ready'); };
+const allReady = (node: string, count = nodes.length) => { const l = nodeLs(node); return l.length === count && l.every((n) => n.Status.State === 'ready'); };
+const dig = (node: string, name: string) => lab.exec(node, 'dig', '+short', '+tries=1', '+time=2', '@127.0.0.11', name).out;
+const IPV4 = /^10\.\d+\.\d+\.\d+$/;
 const expiryNs = () => lab.json<InfoJson>('node1', 'info', '--format', 'json')?.Swarm.Cluster?.Spec?.CAConfig?.NodeCertExpiry;
 
 /** The certificate a node keeps in its data dir. */
@@ -64,7 +67,7 @@ function etcdPid(node: string): number {
 }
 
 t.test('swarm update --cert-expiry renews every node\'s certificate without a restart', async (t) => {
-  lab.up(t, '--nodes', '4', '--no-swarm', '--runtime', 'exec');
+  lab.up(t, '--nodes', '5', '--no-swarm', '--runtime', 'exec');
   const init = (expiry: string) => lab.shoal('node1', 'swarm', 'init', '--advertise-addr', '192.168.56.101', '--cert-expiry', expiry);
   const tooShort = init('59m');
   t.ok(tooShort.status !== 0 && tooShort.err.includes(MIN_MESSAGE), `swarm init --cert-expiry 59m is refused with Docker's message (${tooShort.err})`);
@@ -77,6 +80,12 @@ t.test('swarm update --cert-expiry renews every node\'s certificate without a re
     t.equal(joined.out, `This node joined a swarm as a ${role}.`, joined.err);
   }
   await until('three voting managers and four Ready nodes', () => voters('node1') === 3 && allReady('node1'), 90_000);
+
+  // A task on the worker before the renewal: its endpoint is signed with the worker's first key.
+  t.equal(lab.shoal('node1', 'network', 'create', '-d', 'overlay', 'prenet').status, 0);
+  t.equal(lab.shoal('node1', 'service', 'create', '-d', '--name', 'pre', '--network', 'prenet', '--constraint', 'node.role==worker', 'host', '/bin/busybox', 'sleep', '100000').status, 0);
+  await until('node2 to answer tasks.pre with the worker\'s task', () => IPV4.test(dig('node2', 'tasks.pre')), 60_000);
+  const preIp = dig('node2', 'tasks.pre');
 
   const before = new Map(nodes.map((n) => [n, fileCert(n)]));
   const pids = new Map(nodes.map((n) => [n, agentPid(n)]));
@@ -130,15 +139,24 @@ t.test('swarm update --cert-expiry renews every node\'s certificate without a re
 
   // The cluster works through the new certificates.
   await until('all four nodes Ready', () => allReady('node1'), 30_000);
+  t.pass('all four nodes Ready after the renewal');
   t.equal(lab.shoal('node2', 'network', 'create', '-d', 'overlay', 'crnet').status, 0, 'a write through another manager');
   const created = lab.shoal('node1', 'service', 'create', '--name', 'web', '--network', 'crnet', '--constraint', 'node.role==worker', 'host', '/bin/busybox', 'sleep', '100000');
   t.equal(created.status, 0, created.err);
   await until('the task running on the worker', () => (lab.json<TaskJson[]>('node1', 'service', 'ps', 'web', '--format', 'json') ?? []).some((x) => x.NodeName === 'node4' && x.DesiredState === 'running' && x.Status.State === 'running'), 60_000);
   t.pass('web\'s task runs on node4 (the worker), placed and reported through etcd after the renewal');
-  const dig = () => lab.exec('node2', 'dig', '+short', '+tries=1', '+time=2', '@127.0.0.11', 'tasks.web').out;
-  await until('node2 to answer tasks.web with the worker\'s task', () => /^10\.\d+\.\d+\.\d+$/.test(dig()), 30_000);
-  t.pass(`node2 answers tasks.web with ${dig()}: the endpoint node4 signed with its new key was accepted`);
+  await until('node2 to answer tasks.web with the worker\'s task', () => IPV4.test(dig('node2', 'tasks.web')), 30_000);
+  t.pass(`node2 answers tasks.web with ${dig('node2', 'tasks.web')}: the endpoint node4 signed with its new key was accepted`);
+  t.equal(dig('node2', 'tasks.pre'), preIp, 'and still tasks.pre, the endpoint node4 made before the renewal');
+
+  // A node that joins now never saw node4's first certificate: it can check node4's endpoints only
+  // because node4 signed them again with its new key.
+  const joined = lab.shoal('node5', 'swarm', 'join', '--token', token('worker'), '--advertise-addr', '192.168.56.105', '192.168.56.101:2377');
+  t.equal(joined.out, 'This node joined a swarm as a worker.', joined.err);
+  t.ok((Date.parse(fileCert('node5').validTo) - Date.now()) <= HOUR, 'node5 joined with a certificate within the new 1h policy');
+  await until('node5 to answer tasks.pre with node4\'s task', () => dig('node5', 'tasks.pre') === preIp, 60_000);
+  t.pass(`node5, joined after the renewal, answers tasks.pre with ${preIp}: node4's older endpoint, signed again with its new key`);
   for (const n of nodes) t.equal(agentPid(n), pids.get(n), `${n}'s agent is still the same process`);
-  const refused = nodes.map((n) => `${n} ${lab.json<{ Swarm: { RefusedGossipEntries: number } }>(n, 'info', '--format', 'json')?.Swarm.RefusedGossipEntries}`);
+  const refused = [...nodes, 'node5'].map((n) => `${n} ${lab.json<{ Swarm: { RefusedGossipEntries: number } }>(n, 'info', '--format', 'json')?.Swarm.RefusedGossipEntries}`);
   t.comment(`gossip entries refused (signature or owner), per node: ${refused.join(', ')}`);
 });
