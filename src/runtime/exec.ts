@@ -14,6 +14,7 @@ import { withRtnl } from '../kernel/rtnl.js';
 import type { Logger } from '../util/log.js';
 import { DEFAULT_PATH, READY_FILE, runScript, SETUP_FAILED, SUPERVISOR_SCRIPT } from './exec-scripts.js';
 import { readExecLogs } from './exec-logs.js';
+import { untilTaskExits } from './exec-wait.js';
 import {
   bootId,
   formatProcessId,
@@ -189,14 +190,16 @@ export class ExecRuntime implements Runtime {
     return out;
   }
 
+  /** Event-driven: the supervisor's `exit` file is watched (exec-wait.ts), with a slow resync for what inotify cannot see. */
   async wait(id: string, abort?: AbortSignal): Promise<number> {
-    for (;;) {
-      abort?.throwIfAborted();
-      const task = await this.inspect(id);
-      if (!task) throw notFound(id);
-      if (task.state === 'exited') return task.exitCode ?? -1;
-      await sleep(tunables.execWaitPollMs, undefined, { signal: abort });
-    }
+    abort?.throwIfAborted();
+    if (!ID_RE.test(id)) throw notFound(id);
+    const dir = this.dir(id);
+    const read = (): RuntimeTask | undefined => {
+      const record = readRecord(dir);
+      return record && readTaskState(dir, record, this.boot);
+    };
+    return untilTaskExits({ dir, read, gone: () => notFound(id), signal: abort, log: this.log });
   }
 
   async *logs(id: string, options: LogOptions = {}): AsyncIterable<LogLine> {

@@ -2,15 +2,20 @@
 // from busybox-static), then what only exec has to prove: a task outlives the Runtime object that
 // started it and a new one on the same data directory finds it and learns its exit code; a root
 // filesystem directory is chrooted into with the task's own resolv.conf and hosts; bad specs fail
-// clearly; and no namespace, process or state directory is left behind.
+// clearly; wait() learns an exit as it happens (no polling), and a task whose supervisor was
+// killed too is still reported exited (by the slow resync); and no namespace, process or state
+// directory is left behind.
 import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { tunables } from '../../src/config/tunables.js';
 import { listNetns } from '../../src/kernel/netns.js';
 import { ExecRuntime } from '../../src/runtime/exec.js';
+import { readProcessId, STATE_FILES } from '../../src/runtime/exec-state.js';
 import type { Runtime, RuntimeTask } from '../../src/runtime/runtime.js';
 import { uniqueName } from '../lib/kernel.js';
 import { createTask, pollUntil, runtimeContract, silentLog, taskSpec, type Tap } from './runtime-contract.js';
@@ -121,4 +126,49 @@ t.test('bad specs fail clearly', async (t) => {
   await t.rejects(runtime.netns(spec.taskId), { code: 'INVALID', message: /not running/ }, 'no namespace before it runs');
   await t.rejects(runtime.wait('nosuchtask'), { code: 'NOT_FOUND' }, 'wait on an unknown task');
   t.equal(await runtime.inspect('nosuchtask'), undefined, 'inspect of an unknown task');
+});
+
+/** Sets tunables for one test and puts them back after it. */
+function withTunables(t: { teardown(fn: () => void): void }, values: Partial<Record<'execWaitPollMs' | 'execExitResyncMs', number>>): void {
+  const saved = { execWaitPollMs: tunables.execWaitPollMs, execExitResyncMs: tunables.execExitResyncMs };
+  t.teardown(() => Object.assign(tunables, saved));
+  Object.assign(tunables, values);
+}
+
+t.test('wait() learns an exit when it happens, with the poll and the resync at a minute', async (t) => {
+  withTunables(t, { execWaitPollMs: 60_000, execExitResyncMs: 60_000 });
+  const runtime = make('node-wait-event');
+  t.teardown(() => runtime.close());
+  const task = await createTask(t, runtime, taskSpec('host', uniqueName('svc'), 'while :; do echo tick; /bin/busybox sleep 0.05; done'));
+  await runtime.start(task.id);
+  const pid = (await runtime.inspect(task.id))?.pid;
+  t.ok(pid, `running as pid ${pid}`);
+  let answered: number | undefined;
+  const waiting = runtime.wait(task.id).then((code) => (answered = code));
+  await sleep(500); // the task logs a line every 50 ms meanwhile: no answer comes from those
+  t.equal(answered, undefined, 'no answer while it runs and logs');
+  const t0 = Date.now();
+  process.kill(pid!, 'SIGKILL');
+  t.equal(await waiting, 137, 'wait() returns 137');
+  t.ok(Date.now() - t0 < 5_000, `learnt ${Date.now() - t0} ms after the kill (a poll would take 60 s)`);
+});
+
+t.test('a task whose supervisor and process are both SIGKILLed is reported exited by wait(), through the resync', async (t) => {
+  withTunables(t, { execWaitPollMs: 60_000, execExitResyncMs: 1_000 });
+  const runtime = make('node-wait-resync');
+  t.teardown(() => runtime.close());
+  const task = await createTask(t, runtime, taskSpec('host', uniqueName('svc'), 'exec /bin/busybox sleep 3600'));
+  await runtime.start(task.id);
+  const pid = (await runtime.inspect(task.id))?.pid;
+  const supervisor = readProcessId(join(taskDir(task.id), STATE_FILES.supervisorPid))?.pid;
+  t.ok(pid && supervisor, `task pid ${pid}, supervisor pid ${supervisor}`);
+  const waiting = runtime.wait(task.id);
+  process.kill(supervisor!, 'SIGKILL'); // first, so that it cannot record the exit
+  await sleep(100);
+  process.kill(pid!, 'SIGKILL');
+  const t0 = Date.now();
+  t.equal(await waiting, 255, 'wait() returns 255: the exit status was lost');
+  t.ok(Date.now() - t0 < 5_000, `within a resync (${Date.now() - t0} ms; resync 1 s ± 25 %)`);
+  t.match(await runtime.inspect(task.id), { state: 'exited', exitCode: 255, error: /supervisor ended without recording an exit status/ }, 'inspect agrees, and says why');
+  t.notOk(existsSync(join(taskDir(task.id), STATE_FILES.exit)), 'no exit file was written: no event could have told');
 });
